@@ -1,0 +1,495 @@
+package bridge
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm"
+)
+
+// Format selects how a push is encoded as a Kafka record value. Both formats
+// carry the same object, documented in docs/records.md and
+// docs/record.schema.json.
+type Format uint8
+
+// The record value formats. The zero value, FormatJSON, is the default.
+const (
+	FormatJSON    Format = iota // one JSON object per record
+	FormatMsgpack               // the same object as a msgpack map
+)
+
+// String returns "json" or "msgpack", the names [ParseFormat] accepts; other
+// values print as "Format(n)".
+func (f Format) String() string {
+	switch f {
+	case FormatJSON:
+		return "json"
+	case FormatMsgpack:
+		return "msgpack"
+	}
+	return "Format(" + strconv.Itoa(int(f)) + ")"
+}
+
+// ParseFormat parses "json" or "msgpack" (in any case, surrounding spaces
+// ignored); the empty string means the default, [FormatJSON].
+func ParseFormat(s string) (Format, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "json":
+		return FormatJSON, nil
+	case "msgpack":
+		return FormatMsgpack, nil
+	}
+	return 0, fmt.Errorf("bridge: unknown record format %q: want json or msgpack", s)
+}
+
+// MarshalText returns the format's name, so that configs can print it.
+func (f Format) MarshalText() ([]byte, error) {
+	if f > FormatMsgpack {
+		return nil, fmt.Errorf("bridge: unknown record format %d", uint8(f))
+	}
+	return []byte(f.String()), nil
+}
+
+// UnmarshalText parses a format name as [ParseFormat] does, so that configs
+// (environment variables, flags) can hold a Format directly.
+func (f *Format) UnmarshalText(b []byte) error {
+	v, err := ParseFormat(string(b))
+	if err != nil {
+		return err
+	}
+	*f = v
+	return nil
+}
+
+// AppendRecord appends the record value for p, a push that decoded (p.Err
+// nil), to dst in format f and returns the extended slice. pid is the
+// bridge's project id, written as "pid" of a message (an event carries its
+// own p.PID); receivedAtMs is when the bridge read the push, in Unix ms.
+//
+// A message becomes {scope, kind, pid, from, to, mtype, mid, msg, attrs,
+// mtime, received_at} plus "audio" or "file" when p.Audio or p.File is set;
+// an event becomes {scope: "event", kind: "event", pid, event, uid, time,
+// endpoint, data (only when present), received_at}. In JSON a body that
+// arrived as msgpack bin or is not valid UTF-8 is written base64-encoded as
+// "msg_b64" instead of "msg", so no byte is lost; "attrs" and "data" follow
+// the same rule ("attrs_b64", "data_b64"). In msgpack the key stays "msg"
+// (and "attrs", "data") and the value is bin instead of str. Ids are
+// integers in both formats.
+//
+// AppendRecord allocates nothing when dst has room for the record.
+func AppendRecord(dst []byte, f Format, p *rtm.Push, pid int64, receivedAtMs int64) []byte {
+	if f == FormatMsgpack {
+		return recAppendMsgpack(dst, p, pid, receivedAtMs)
+	}
+	return recAppendJSON(dst, p, pid, receivedAtMs)
+}
+
+// recIsText reports whether b may be written as a text string: it did not
+// arrive as bin and it is valid UTF-8.
+func recIsText(b []byte, isBin bool) bool {
+	return !isBin && utf8.Valid(b)
+}
+
+func recAppendJSON(dst []byte, p *rtm.Push, pid, receivedAtMs int64) []byte {
+	if p.Scope == rtm.ScopeEvent {
+		dst = append(dst, `{"scope":"event","kind":"event","pid":`...)
+		dst = strconv.AppendInt(dst, p.PID, 10)
+		dst = append(dst, `,"event":`...)
+		dst = recAppendJSONString(dst, p.Event)
+		dst = append(dst, `,"uid":`...)
+		dst = strconv.AppendInt(dst, p.UID, 10)
+		dst = append(dst, `,"time":`...)
+		dst = strconv.AppendInt(dst, p.Time, 10)
+		dst = append(dst, `,"endpoint":`...)
+		dst = recAppendJSONString(dst, p.Endpoint)
+		if p.HasData {
+			dst = recAppendJSONBytes(dst, "data", p.Data, false)
+		}
+		dst = append(dst, `,"received_at":`...)
+		dst = strconv.AppendInt(dst, receivedAtMs, 10)
+		return append(dst, '}')
+	}
+	dst = append(dst, `{"scope":`...)
+	dst = recAppendJSONString(dst, p.Scope.String())
+	dst = append(dst, `,"kind":`...)
+	dst = recAppendJSONString(dst, p.Kind.String())
+	dst = append(dst, `,"pid":`...)
+	dst = strconv.AppendInt(dst, pid, 10)
+	dst = append(dst, `,"from":`...)
+	dst = strconv.AppendInt(dst, p.From, 10)
+	dst = append(dst, `,"to":`...)
+	dst = strconv.AppendInt(dst, p.To, 10)
+	dst = append(dst, `,"mtype":`...)
+	dst = strconv.AppendInt(dst, p.MType, 10)
+	dst = append(dst, `,"mid":`...)
+	dst = strconv.AppendInt(dst, p.MID, 10)
+	dst = recAppendJSONBytes(dst, "msg", p.Msg, p.MsgBinary)
+	dst = recAppendJSONBytes(dst, "attrs", p.Attrs, false)
+	dst = append(dst, `,"mtime":`...)
+	dst = strconv.AppendInt(dst, p.MTime, 10)
+	dst = append(dst, `,"received_at":`...)
+	dst = strconv.AppendInt(dst, receivedAtMs, 10)
+	if a := p.Audio; a != nil {
+		dst = append(dst, `,"audio":{"source_lang":`...)
+		dst = recAppendJSONString(dst, a.SourceLang)
+		dst = append(dst, `,"recognized_lang":`...)
+		dst = recAppendJSONString(dst, a.RecognizedLang)
+		dst = append(dst, `,"recognized_text":`...)
+		dst = recAppendJSONString(dst, a.RecognizedText)
+		dst = append(dst, `,"duration_ms":`...)
+		dst = strconv.AppendInt(dst, a.Duration, 10)
+		dst = append(dst, '}')
+	}
+	if fi := p.File; fi != nil {
+		dst = append(dst, `,"file":{"url":`...)
+		dst = recAppendJSONString(dst, fi.URL)
+		dst = append(dst, `,"size":`...)
+		dst = strconv.AppendInt(dst, fi.Size, 10)
+		dst = append(dst, `,"surl":`...)
+		dst = recAppendJSONString(dst, fi.SURL)
+		dst = append(dst, `,"is_rtm_audio":`...)
+		dst = strconv.AppendBool(dst, fi.Audio)
+		dst = append(dst, `,"lang":`...)
+		dst = recAppendJSONString(dst, fi.Lang)
+		dst = append(dst, `,"duration_ms":`...)
+		dst = strconv.AppendInt(dst, fi.Duration, 10)
+		dst = append(dst, `,"codec":`...)
+		dst = recAppendJSONString(dst, fi.Codec)
+		dst = append(dst, `,"srate":`...)
+		dst = strconv.AppendInt(dst, fi.SRate, 10)
+		dst = append(dst, `,"rtm_attrs":`...)
+		dst = recAppendJSONString(dst, fi.RTMAttrs)
+		dst = append(dst, `,"custom_attrs":`...)
+		dst = recAppendJSONString(dst, fi.CustomAttrs)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// recAppendJSONBytes appends `,"name":"text"` when b is text, else
+// `,"name_b64":"base64"`.
+func recAppendJSONBytes(dst []byte, name string, b []byte, isBin bool) []byte {
+	dst = append(dst, `,"`...)
+	dst = append(dst, name...)
+	if recIsText(b, isBin) {
+		dst = append(dst, `":`...)
+		return recAppendJSONValid(dst, b)
+	}
+	dst = append(dst, `_b64":"`...)
+	dst = base64.StdEncoding.AppendEncode(dst, b)
+	return append(dst, '"')
+}
+
+const recHex = "0123456789abcdef"
+
+// recAppendJSONString appends s as a JSON string: '"' and '\' are escaped,
+// \n, \r and \t by their short forms, other control characters below 0x20 as
+// \u00XX, and each byte of an invalid UTF-8 sequence becomes \ufffd.
+// Everything else, including non-ASCII text, is copied as is. For valid UTF-8
+// the output decodes back to exactly s.
+func recAppendJSONString[T string | []byte](dst []byte, s T) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = recAppendEscape(dst, c)
+			i++
+			start = i
+			continue
+		}
+		n := recRuneLen(s[i:])
+		if n == 0 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += n
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// recAppendJSONValid is recAppendJSONString for b already known to be valid
+// UTF-8: only ASCII bytes are looked at.
+func recAppendJSONValid(dst, b []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i, c := range b {
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, b[start:i]...)
+		dst = recAppendEscape(dst, c)
+		start = i + 1
+	}
+	dst = append(dst, b[start:]...)
+	return append(dst, '"')
+}
+
+// recAppendEscape appends the JSON escape of c, one of '"', '\\' and the
+// control characters below 0x20.
+func recAppendEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', recHex[c>>4], recHex[c&0xf])
+}
+
+// recRuneLen returns the length of the valid UTF-8 encoding of a non-ASCII
+// rune at the start of s, or 0 if s does not start with one. It accepts what
+// utf8.DecodeRune accepts (no surrogates, nothing above U+10FFFF, no overlong
+// forms) and works on strings and byte slices alike without converting.
+func recRuneLen[T string | []byte](s T) int {
+	cont := func(i int, lo, hi byte) bool { return i < len(s) && s[i] >= lo && s[i] <= hi }
+	switch c := s[0]; {
+	case c >= 0xC2 && c <= 0xDF:
+		if cont(1, 0x80, 0xBF) {
+			return 2
+		}
+	case c >= 0xE0 && c <= 0xEF:
+		lo, hi := byte(0x80), byte(0xBF)
+		if c == 0xE0 {
+			lo = 0xA0
+		} else if c == 0xED {
+			hi = 0x9F
+		}
+		if cont(1, lo, hi) && cont(2, 0x80, 0xBF) {
+			return 3
+		}
+	case c >= 0xF0 && c <= 0xF4:
+		lo, hi := byte(0x80), byte(0xBF)
+		if c == 0xF0 {
+			lo = 0x90
+		} else if c == 0xF4 {
+			hi = 0x8F
+		}
+		if cont(1, lo, hi) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) {
+			return 4
+		}
+	}
+	return 0
+}
+
+// AppendDeadLetter appends the JSON dead-letter record for p, a push that
+// could not be decoded or produced, to dst and returns the extended slice:
+// {"error": reason (or p.Err when reason is nil), "raw_b64": p.Raw in
+// base64, "at": atMs, "seq": p.Seq, "scope" and "kind" when known}. The raw
+// frame lets an operator decode the push again later; nothing else of it is
+// trusted. Dead letters are always JSON, whatever the record format.
+func AppendDeadLetter(dst []byte, p *rtm.Push, reason error, atMs int64) []byte {
+	if reason == nil {
+		reason = p.Err
+	}
+	msg := "unknown error"
+	if reason != nil {
+		msg = reason.Error()
+	}
+	dst = append(dst, `{"error":`...)
+	dst = recAppendJSONString(dst, msg)
+	dst = append(dst, `,"raw_b64":"`...)
+	dst = base64.StdEncoding.AppendEncode(dst, p.Raw)
+	dst = append(dst, `","at":`...)
+	dst = strconv.AppendInt(dst, atMs, 10)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, uint64(p.Seq), 10)
+	if p.Scope >= rtm.ScopeP2P && p.Scope <= rtm.ScopeEvent {
+		dst = append(dst, `,"scope":`...)
+		dst = recAppendJSONString(dst, p.Scope.String())
+	}
+	if p.Kind >= rtm.KindChat && p.Kind <= rtm.KindEvent {
+		dst = append(dst, `,"kind":`...)
+		dst = recAppendJSONString(dst, p.Kind.String())
+	}
+	return append(dst, '}')
+}
+
+func recAppendMsgpack(dst []byte, p *rtm.Push, pid, receivedAtMs int64) []byte {
+	if p.Scope == rtm.ScopeEvent {
+		n := 8
+		if p.HasData {
+			n++
+		}
+		dst = recMPMap(dst, n)
+		dst = recMPStr(dst, "scope")
+		dst = recMPStr(dst, "event")
+		dst = recMPStr(dst, "kind")
+		dst = recMPStr(dst, "event")
+		dst = recMPStr(dst, "pid")
+		dst = recMPInt(dst, p.PID)
+		dst = recMPStr(dst, "event")
+		dst = recMPStr(dst, p.Event)
+		dst = recMPStr(dst, "uid")
+		dst = recMPInt(dst, p.UID)
+		dst = recMPStr(dst, "time")
+		dst = recMPInt(dst, p.Time)
+		dst = recMPStr(dst, "endpoint")
+		dst = recMPStr(dst, p.Endpoint)
+		if p.HasData {
+			dst = recMPStr(dst, "data")
+			dst = recMPText(dst, p.Data, false)
+		}
+		dst = recMPStr(dst, "received_at")
+		return recMPInt(dst, receivedAtMs)
+	}
+	n := 11
+	if p.Audio != nil {
+		n++
+	}
+	if p.File != nil {
+		n++
+	}
+	dst = recMPMap(dst, n)
+	dst = recMPStr(dst, "scope")
+	dst = recMPStr(dst, p.Scope.String())
+	dst = recMPStr(dst, "kind")
+	dst = recMPStr(dst, p.Kind.String())
+	dst = recMPStr(dst, "pid")
+	dst = recMPInt(dst, pid)
+	dst = recMPStr(dst, "from")
+	dst = recMPInt(dst, p.From)
+	dst = recMPStr(dst, "to")
+	dst = recMPInt(dst, p.To)
+	dst = recMPStr(dst, "mtype")
+	dst = recMPInt(dst, p.MType)
+	dst = recMPStr(dst, "mid")
+	dst = recMPInt(dst, p.MID)
+	dst = recMPStr(dst, "msg")
+	dst = recMPText(dst, p.Msg, p.MsgBinary)
+	dst = recMPStr(dst, "attrs")
+	dst = recMPText(dst, p.Attrs, false)
+	dst = recMPStr(dst, "mtime")
+	dst = recMPInt(dst, p.MTime)
+	dst = recMPStr(dst, "received_at")
+	dst = recMPInt(dst, receivedAtMs)
+	if a := p.Audio; a != nil {
+		dst = recMPStr(dst, "audio")
+		dst = recMPMap(dst, 4)
+		dst = recMPStr(dst, "source_lang")
+		dst = recMPStr(dst, a.SourceLang)
+		dst = recMPStr(dst, "recognized_lang")
+		dst = recMPStr(dst, a.RecognizedLang)
+		dst = recMPStr(dst, "recognized_text")
+		dst = recMPStr(dst, a.RecognizedText)
+		dst = recMPStr(dst, "duration_ms")
+		dst = recMPInt(dst, a.Duration)
+	}
+	if fi := p.File; fi != nil {
+		dst = recMPStr(dst, "file")
+		dst = recMPMap(dst, 10)
+		dst = recMPStr(dst, "url")
+		dst = recMPStr(dst, fi.URL)
+		dst = recMPStr(dst, "size")
+		dst = recMPInt(dst, fi.Size)
+		dst = recMPStr(dst, "surl")
+		dst = recMPStr(dst, fi.SURL)
+		dst = recMPStr(dst, "is_rtm_audio")
+		if fi.Audio {
+			dst = append(dst, 0xc3)
+		} else {
+			dst = append(dst, 0xc2)
+		}
+		dst = recMPStr(dst, "lang")
+		dst = recMPStr(dst, fi.Lang)
+		dst = recMPStr(dst, "duration_ms")
+		dst = recMPInt(dst, fi.Duration)
+		dst = recMPStr(dst, "codec")
+		dst = recMPStr(dst, fi.Codec)
+		dst = recMPStr(dst, "srate")
+		dst = recMPInt(dst, fi.SRate)
+		dst = recMPStr(dst, "rtm_attrs")
+		dst = recMPStr(dst, fi.RTMAttrs)
+		dst = recMPStr(dst, "custom_attrs")
+		dst = recMPStr(dst, fi.CustomAttrs)
+	}
+	return dst
+}
+
+// recMPMap appends a msgpack map header for n entries.
+func recMPMap(dst []byte, n int) []byte {
+	if n < 16 {
+		return append(dst, 0x80|byte(n))
+	}
+	return binary.BigEndian.AppendUint16(append(dst, 0xde), uint16(n))
+}
+
+// recMPText appends b as a msgpack str when it is text, else as bin.
+func recMPText(dst, b []byte, isBin bool) []byte {
+	if recIsText(b, isBin) {
+		return recMPStr(dst, b)
+	}
+	return recMPBin(dst, b)
+}
+
+// recMPStr appends s as a msgpack str, in the smallest format.
+func recMPStr[T string | []byte](dst []byte, s T) []byte {
+	switch n := len(s); {
+	case n < 32:
+		dst = append(dst, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		dst = append(dst, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
+	}
+	return append(dst, s...)
+}
+
+// recMPBin appends b as a msgpack bin, in the smallest format.
+func recMPBin(dst, b []byte) []byte {
+	switch n := len(b); {
+	case n <= math.MaxUint8:
+		dst = append(dst, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
+	}
+	return append(dst, b...)
+}
+
+// recMPInt appends v as a msgpack integer in the smallest format: fixints,
+// unsigned formats for other non-negative values, signed ones for negative.
+func recMPInt(dst []byte, v int64) []byte {
+	switch {
+	case v >= 0 && v <= 127, v >= -32 && v < 0:
+		return append(dst, byte(v))
+	case v > 0:
+		switch {
+		case v <= math.MaxUint8:
+			return append(dst, 0xcc, byte(v))
+		case v <= math.MaxUint16:
+			return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
+		case v <= math.MaxUint32:
+			return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
+		}
+		return binary.BigEndian.AppendUint64(append(dst, 0xcf), uint64(v))
+	case v >= math.MinInt8:
+		return append(dst, 0xd0, byte(v))
+	case v >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(dst, 0xd1), uint16(v))
+	case v >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(dst, 0xd2), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
+}
