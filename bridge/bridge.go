@@ -329,7 +329,11 @@ func (b *Bridge) HandlePush(ctx context.Context, p *rtm.Push, r rtm.Reply) {
 		rec.size += int64(len(msg.Headers[i].Value))
 	}
 	if err := b.win.acquire(ctx, rec.size); err != nil {
-		b.drop(reasonCanceled, err)
+		if errors.Is(err, ErrClosed) {
+			b.drop(reasonClosed)
+		} else {
+			b.drop(reasonCanceled)
+		}
 		return
 	}
 	b.submit(ctx, msg)
@@ -416,25 +420,34 @@ func (b *Bridge) submit(ctx context.Context, msg kafka.Message) {
 		if err == nil {
 			return
 		}
-		if ctx.Err() != nil || b.stopCtx.Err() != nil || errors.Is(err, context.Canceled) {
-			b.settleOne(&msg, ErrClosed, false)
+		if ctx.Err() != nil {
+			b.abandon(&msg, reasonCanceled)
 			return
 		}
 		if !b.settleOne(&msg, err, true) {
 			return
 		}
 		if err := sleepCtx(ctx, b.stopCtx, backoff(attempt, b.cfg.WriteBackoffMin, b.cfg.WriteBackoffMax)); err != nil {
-			b.settleOne(&msg, ErrClosed, false)
+			if errors.Is(err, ErrClosed) {
+				b.abandon(&msg, reasonClosed)
+			} else {
+				b.abandon(&msg, reasonCanceled)
+			}
 			return
 		}
 	}
 }
 
-// drop counts a push that was never handed to Kafka and stays unanswered.
-func (b *Bridge) drop(reason string, err error) {
+// drop counts a push that is left unanswered: the gateway redelivers it.
+func (b *Bridge) drop(reason string) {
 	b.stats.dropped.Add(1)
 	b.metrics.produceError(reason)
-	_ = err // the gateway redelivers an unanswered push; nothing to report per push
+}
+
+// abandon leaves the record of m unanswered, counts it and frees its room.
+func (b *Bridge) abandon(m *kafka.Message, reason string) {
+	b.drop(reason)
+	b.win.release(m.WriterData.(*pending).size)
 }
 
 // Shutdown stops taking pushes (HandlePush returns at once from now on,

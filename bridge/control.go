@@ -103,7 +103,7 @@ func (b *Bridge) RestoreListen(ctx context.Context, initial rtm.ListenState) (rt
 // control-results topic, and acknowledged, before the next command is read.
 // A record that is not a valid command gets a result with ok=false and the
 // loop goes on. Read and write errors are retried with back-off: the loop
-// ends only with ctx. A set_all leaves the flags it does not mention as they
+// ends only with ctx, or with ErrClosed once the bridge is closed. A set_all leaves the flags it does not mention as they
 // were in the last state returned by RestoreListen or lc.
 func (b *Bridge) RunControl(ctx context.Context, lc ListenController, from int64) error {
 	topic := b.router.ControlTopic()
@@ -216,6 +216,9 @@ func (b *Bridge) retryControl(ctx context.Context, what string, op func() error)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if b.stopCtx.Err() != nil {
+			return ErrClosed // the bridge, and so its transport, is closed
 		}
 		b.errLog.warn("bridge: control topic: "+what+" failed; retrying", slog.String("error", err.Error()), slog.Int("attempt", attempt+1))
 		if err := sleepCtx(ctx, context.Background(), backoff(attempt, 100*time.Millisecond, 5*time.Second)); err != nil {

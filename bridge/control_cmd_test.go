@@ -63,7 +63,7 @@ func TestParseCommand(t *testing.T) {
 		{"too many in one list", `{"id":"g1","op":"add","gids":[` + strings.Join(many, ",") + `]}`, Command{ID: "g1"}, `bridge: command: field "gids": 10001 ids, more than 10000: split it`},
 		{"too many in total", `{"id":"g2","op":"set","gids":[` + strings.Join(many[:6000], ",") + `],"uids":[` + strings.Join(many[:4001], ",") + `]}`,
 			Command{ID: "g2", Op: rtm.OpSet}, `bridge: command: 10001 ids and events, more than 10000: split it`},
-		{"too big", `{"id":"h1","op":"add","events":["` + strings.Repeat("a", MaxCommandBytes) + `"]}`, Command{}, "bridge: command: 1048608 bytes, more than 1048576"},
+		{"too big", `{"id":"h1","op":"add","events":["` + strings.Repeat("a", MaxCommandBytes) + `"]}`, Command{}, "bridge: command: 1048612 bytes, more than 1048576"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,7 +24,8 @@ func NewCommandID() string {
 // SendControl is the synchronous helper behind the ctl subcommand: it checks
 // cmd with [ParseCommand] (so it must carry its id; see [NewCommandID]),
 // notes where the control-results partition for that id ends, produces cmd
-// to the control topic (acks=all, keyed by id), and then reads the results
+// to the control topic (acks=all, keyed by id; retryable errors are retried
+// until ctx ends), and then reads the results
 // topic from the noted offset until the result for the id arrives, which it
 // returns, or until ctx ends. A command the daemon rejects is a Result with
 // OK false, not an error. transport may be nil for plain TCP; router may be
@@ -49,7 +50,11 @@ func SendControl(ctx context.Context, brokers []string, transport *kafka.Transpo
 
 	// The daemon keys results by id with murmur2, so the result lands in a
 	// partition we can compute.
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{results}})
+	var md *kafka.MetadataResponse
+	err = retryCtl(ctx, func() error {
+		md, err = c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{results}})
+		return err
+	})
 	if err != nil {
 		return Result{}, fmt.Errorf("bridge: ctl: metadata of %s: %w", results, err)
 	}
@@ -65,20 +70,28 @@ func SendControl(ctx context.Context, brokers []string, transport *kafka.Transpo
 		parts[i] = i
 	}
 	partition := kafka.Murmur2Balancer{Consistent: true}.Balance(kafka.Message{Key: []byte(id)}, parts...)
-	_, start, err := listOffsets(ctx, c, results, partition)
+	var start int64
+	err = retryCtl(ctx, func() error {
+		_, start, err = listOffsets(ctx, c, results, partition)
+		return err
+	})
 	if err != nil {
 		return Result{}, fmt.Errorf("bridge: ctl: %w", err)
 	}
 
-	pr, err := c.Produce(ctx, &kafka.ProduceRequest{
-		Topic:        router.ControlTopic(),
-		Partition:    controlPartition,
-		RequiredAcks: kafka.RequireAll,
-		Records:      kafka.NewRecordReader(kafka.Record{Time: time.Now(), Key: kafka.NewBytes([]byte(id)), Value: kafka.NewBytes(cmd)}),
+	err = retryCtl(ctx, func() error {
+		// A record's key and value are readers, used up by one attempt.
+		pr, err := c.Produce(ctx, &kafka.ProduceRequest{
+			Topic:        router.ControlTopic(),
+			Partition:    controlPartition,
+			RequiredAcks: kafka.RequireAll,
+			Records:      kafka.NewRecordReader(kafka.Record{Time: time.Now(), Key: kafka.NewBytes([]byte(id)), Value: kafka.NewBytes(cmd)}),
+		})
+		if err == nil {
+			err = pr.Error
+		}
+		return err
 	})
-	if err == nil {
-		err = pr.Error
-	}
 	if err != nil {
 		return Result{}, fmt.Errorf("bridge: ctl: produce to %s: %w", router.ControlTopic(), err)
 	}
@@ -107,6 +120,23 @@ func SendControl(ctx context.Context, brokers []string, transport *kafka.Transpo
 				return res, errors.New("bridge: ctl: result carries a different id")
 			}
 			return res, nil
+		}
+	}
+}
+
+// retryCtl runs op until it succeeds, fails with an error that is not
+// retryable, or ctx ends; SendControl's only retry loop. A produce retried
+// after a timeout may reach the control topic twice: the daemon then applies
+// the command twice and writes two results under the id (the first one is
+// returned); add, remove, set and set_all give the same state either way.
+func retryCtl(ctx context.Context, op func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := op()
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		if serr := sleepCtx(ctx, context.Background(), backoff(attempt, 50*time.Millisecond, time.Second)); serr != nil {
+			return err
 		}
 	}
 }

@@ -141,9 +141,7 @@ func (b *Bridge) settle(msgs []kafka.Message, err error) {
 func (b *Bridge) settleOne(m *kafka.Message, err error, mayRetry bool) (retry bool) {
 	rec := m.WriterData.(*pending)
 	if b.closing(err) {
-		b.stats.dropped.Add(1)
-		b.metrics.produceError(reasonClosed)
-		b.win.release(rec.size)
+		b.abandon(m, reasonClosed)
 		return false
 	}
 	if mayRetry && retryable(err) {

@@ -128,8 +128,9 @@ func (cl *call) deliver(payload []byte, err error) {
 // then lives until [Conn.Close] or a fatal error, whatever happens to ctx.
 // The *key answer is not waited for: it is checked as it arrives, and an
 // error answer, an undecryptable one or none within the call timeout kills
-// the connection. h receives the peer's quests; a nil h answers every
-// two-way quest with error 20004 (unknown method).
+// the connection. h receives the peer's quests, possibly before Dial
+// returns; a nil h answers every two-way quest with error 20004 (unknown
+// method).
 func Dial(ctx context.Context, addr string, h QuestHandler, opts ...ConnOption) (*Conn, error) {
 	cfg, err := newConnConfig(false, opts)
 	if err != nil {
@@ -161,8 +162,10 @@ func Dial(ctx context.Context, addr string, h QuestHandler, opts ...ConnOption) 
 // has arrived. Any other first frame leaves the connection in plaintext. A
 // *key quest without a server key, or later than first, is answered with an
 // error and the connection closed. Server-side connections answer *ping
-// with {ts: now in ms}, as a C++ FPNN server does. ctx's values reach the
-// handler's context; its cancellation does not.
+// with {ts: now in ms}, as a C++ FPNN server does. h may be called before
+// Accept returns; nil h is as for [Dial]. ctx's values reach the handler's
+// context; its cancellation does not. Keepalive is off unless
+// [WithKeepalive] is given.
 func Accept(ctx context.Context, nc net.Conn, h QuestHandler, opts ...ConnOption) (*Conn, error) {
 	cfg, err := newConnConfig(true, opts)
 	if err != nil {

@@ -148,9 +148,17 @@ func (s *Session) Listen() ListenState {
 // after closing the connection; from then on no push is handed over (pushes
 // arriving meanwhile stay unanswered). A session runs once at a time:
 // a concurrent call returns [ErrSessionRunning].
+//
+// h is called on the connection's reader goroutine. The context it gets is
+// cancelled when the connection that carried the push dies (and so shortly
+// after ctx ends): a handler blocked on backpressure must return then, as
+// the push can no longer be answered and the gateway will re-deliver it.
 func (s *Session) Run(ctx context.Context, h PushHandler) error {
 	if h == nil {
 		return errors.New("rtm: session: nil PushHandler")
+	}
+	if s.signer == nil {
+		return errors.New("rtm: session: nil Signer")
 	}
 	if !s.running.CompareAndSwap(false, true) {
 		return ErrSessionRunning
@@ -190,7 +198,6 @@ type outcome struct {
 	class   string // failures of the same class are logged once in a row
 	config  bool   // a configuration error: logged at error level
 	healthy bool   // the connection listened for at least the flash threshold
-	err     error
 }
 
 // connectOnce makes one connection and runs it until it dies or ctx ends.
@@ -205,12 +212,21 @@ func (s *Session) connectOnce(ctx context.Context, attempt int) outcome {
 	connOpts := append([]ConnOption{WithLogger(s.log)}, s.opts.connOpts...)
 	conn, err := Dial(ctx, s.addr, (*sessionQuests)(s), connOpts...)
 	if err != nil {
-		return outcome{reason: "dial: " + err.Error(), class: "dial", err: err}
+		return outcome{reason: "dial: " + err.Error(), class: "dial"}
 	}
 	defer func() {
 		s.mu.Lock()
 		s.live = nil
 		s.mu.Unlock()
+		if ctx.Err() != nil {
+			// Stopping: send the answers already queued (a drained bridge
+			// has just settled its last pushes) before closing, so the
+			// gateway does not redeliver what is already in Kafka.
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = conn.Shutdown(sctx) // a timeout only means the peer stopped reading
+			cancel()
+			return
+		}
 		// Close joins the connection's goroutines, so no push of this
 		// connection is in the handler once it returns. Its error is the
 		// reason the connection died, already reported through Err.
@@ -236,7 +252,6 @@ func (s *Session) connectOnce(ctx context.Context, attempt int) outcome {
 				reason:  "connection lost: " + errText(err),
 				class:   "lost",
 				healthy: time.Since(listening) >= s.opts.flash,
-				err:     err,
 			}
 		case <-s.resync:
 			if err := s.replay(ctx, conn); err != nil {
@@ -378,9 +393,9 @@ func (s *Session) unlockListen() { <-s.listenSem }
 func replayOutcome(err error) outcome {
 	var re *Error
 	if !errors.As(err, &re) {
-		return outcome{reason: "listen replay failed: " + err.Error(), class: "replay", err: err}
+		return outcome{reason: "listen replay failed: " + err.Error(), class: "replay"}
 	}
-	out := outcome{class: fmt.Sprintf("gateway %d", re.Code), err: err}
+	out := outcome{class: fmt.Sprintf("gateway %d", re.Code)}
 	if hint := configHint(re.Code); hint != "" {
 		out.config = true
 		out.reason = fmt.Sprintf("config error: %s: %s", re.Error(), hint)

@@ -50,8 +50,8 @@ func WithConnOptions(opts ...ConnOption) SessionOption {
 
 // WithBackoff sets the exponential part of the reconnect back-off: the first
 // delay (and lower bound) min and the cap max; zero keeps the default (500 ms,
-// 30 s). The first [DefaultBackoffFastTries] attempts after a failure are
-// always retried within [DefaultBackoffFastJitter]; see [Backoff].
+// 30 s). The first [DefaultBackoffFastTries] consecutive failures are still
+// retried within [DefaultBackoffFastJitter]; see [Backoff].
 func WithBackoff(minDelay, maxDelay time.Duration) SessionOption {
 	return func(o *sessionOptions) { o.backoff.Min, o.backoff.Max = minDelay, maxDelay }
 }
@@ -65,10 +65,16 @@ func WithReconnectSchedule(b Backoff) SessionOption {
 // WithDedup sets the duplicate filter: a message answered OK is remembered
 // for window, at most maxEntries of them (the oldest go first), and a
 // redelivery within that time is answered at once without reaching the
-// handler. Default: on, 300 s, 100,000 entries (about 6 MB at most).
-// WithDedup(0, 0) switches the filter off.
+// handler. Default: on, 300 s, 100,000 entries (about 15 MB when full).
+// A window ≤ 0 switches the filter off (WithDedup(0, 0)); maxEntries ≤ 0
+// with a positive window means the default 100,000.
 func WithDedup(window time.Duration, maxEntries int) SessionOption {
-	return func(o *sessionOptions) { o.dedupWindow, o.dedupMax = window, maxEntries }
+	return func(o *sessionOptions) {
+		if maxEntries <= 0 {
+			maxEntries = DefaultDedupMaxEntries
+		}
+		o.dedupWindow, o.dedupMax = window, maxEntries
+	}
 }
 
 // WithSessionLogger sets the logger for connection events and errors

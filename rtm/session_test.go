@@ -685,6 +685,45 @@ func TestSessionConfigErrorKeepsRetrying(t *testing.T) {
 	}
 }
 
+// TestSessionFlashDisconnects: a connection lost soon after it started
+// listening counts as a failure, so a gateway that keeps dropping the link
+// meets a growing back-off; one that listened longer resets the count.
+func TestSessionFlashDisconnects(t *testing.T) {
+	g := newFakeGateway(t)
+	s := NewSession(g.addr(), NewSigner(testPID, testSecret),
+		WithReconnectSchedule(Backoff{Min: 50 * time.Millisecond, Max: 400 * time.Millisecond, FastTries: 1, FastJitter: time.Millisecond}),
+		WithFlashDisconnect(300*time.Millisecond),
+		func(o *sessionOptions) { o.randN = randMax },
+	)
+	runSession(t, s, nopHandler)
+
+	acceptedAt := func(n int) time.Time {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.accepts[n-1]
+	}
+	// Connections 1-4 are dropped at once: waits of ≈0, 50, 100, 200 ms.
+	wantMin := []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}
+	for n := 1; n <= 4; n++ {
+		waitListeningOn(t, s, g, n)
+		dropped := time.Now()
+		_ = g.conn(n).c.Close()
+		waitListeningOn(t, s, g, n+1)
+		if gap := acceptedAt(n + 1).Sub(dropped); gap < wantMin[n-1] {
+			t.Errorf("redial %d came %s after the drop, want ≥ %s", n, gap, wantMin[n-1])
+		}
+	}
+	// Connection 5 listens past the flash threshold: its loss is followed
+	// by a fast try, not the 400 ms the run of failures had reached.
+	time.Sleep(400 * time.Millisecond) // the connection must live this long; nothing to wait for
+	dropped := time.Now()
+	_ = g.conn(5).c.Close()
+	waitListeningOn(t, s, g, 6)
+	if gap := acceptedAt(6).Sub(dropped); gap >= 50*time.Millisecond {
+		t.Errorf("redial after a healthy connection came %s after the drop, want a fast try (< 50ms)", gap)
+	}
+}
+
 func TestSessionPushesInOrderAndDuplicates(t *testing.T) {
 	g := newFakeGateway(t)
 	type got struct {
@@ -792,6 +831,12 @@ func TestSessionPushesInOrderAndDuplicates(t *testing.T) {
 }
 
 func TestSessionDedupOff(t *testing.T) {
+	if d := NewSession("x:1", nil, WithDedup(time.Minute, 0)).dedup; d == nil || d.max != DefaultDedupMaxEntries || d.window != int64(time.Minute) {
+		t.Fatalf("WithDedup(1m, 0): filter %+v, want on with the default size", d)
+	}
+	if d := NewSession("x:1", nil).dedup; d == nil || d.window != int64(DefaultDedupWindow) {
+		t.Fatal("the filter should be on by default for 300 s")
+	}
 	g := newFakeGateway(t)
 	var mu sync.Mutex
 	count := 0

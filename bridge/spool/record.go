@@ -47,10 +47,10 @@ type Entry struct {
 const (
 	segMagic   = "r2kspl\x00\x01" // segment header: magic + format version 1
 	segHdrLen  = int64(len(segMagic))
-	frameHdr   = 8                  // u32 body length | u32 CRC-32C
+	frameHdr   = 8                     // u32 body length | u32 CRC-32C
 	fixedBody  = 8 + 8 + 2 + 4 + 2 + 4 // seq, time, topic len, key len, header count, value len
-	nilLen     = math.MaxUint32     // u32 length marking a nil slice
-	maxBodyLen = 1 << 30            // hard limit on one record's body, whatever the options
+	nilLen     = math.MaxUint32        // u32 length marking a nil slice
+	maxBodyLen = 1 << 30               // hard limit on one record's body, whatever the options
 )
 
 // castagnoli is the CRC-32C table; read-only after package initialisation.

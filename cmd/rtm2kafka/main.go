@@ -42,6 +42,10 @@ func main() {
 // runMain dispatches to a subcommand and maps its error to an exit code.
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer, env map[string]string) int {
 	name := "run"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		fmt.Fprint(stdout, mainUsage)
+		return 0
+	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
@@ -57,7 +61,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer, env m
 		cmd = &TailCommand{Stdout: stdout, Stderr: stderr, Env: env}
 	case "version":
 		cmd = &VersionCommand{Stdout: stdout}
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, mainUsage)
 		return 0
 	default:

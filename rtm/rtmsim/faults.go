@@ -2,13 +2,10 @@ package rtmsim
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
-
-	"github.com/rtm2kafka/rtm2kafka/rtm"
 )
 
 // DropAll closes every client connection at once, as a gateway restart or
@@ -74,9 +71,13 @@ func (s *Server) SetAcceptDelay(d time.Duration) { s.acceptDelay.Store(int64(max
 
 // The kinds of malformed push [Server.SendMalformed] sends.
 const (
-	MalformedMissingField   = "missing-field"   // pushmsg without mid
-	MalformedWrongType      = "wrong-type"      // pushmsg with from as a string
-	MalformedGarbagePayload = "garbage-payload" // valid header, payload not msgpack
+	// MalformedMissingField is a pushmsg without mid.
+	MalformedMissingField = "missing-field"
+	// MalformedWrongType is a pushmsg whose from is a string.
+	MalformedWrongType = "wrong-type"
+	// MalformedGarbagePayload is a pushmsg with a valid header and a payload
+	// that is not msgpack.
+	MalformedGarbagePayload = "garbage-payload"
 )
 
 // SendMalformed pushes one malformed push of the given kind to every
@@ -112,11 +113,10 @@ func (s *Server) SendMalformed(kind string) (int, error) {
 }
 
 func (s *Server) malformedDone(_ []byte, err error) {
-	var rerr *rtm.Error
 	switch {
 	case err == nil:
 		s.st.malOK.Add(1)
-	case asRTMError(err, &rerr):
+	case isErrorAnswer(err):
 		s.st.malErrored.Add(1)
 	default:
 		s.st.malUnanswered.Add(1)
@@ -156,5 +156,3 @@ func (s *Server) malformedPayload(fromStr, noMID bool) []byte {
 	_ = enc.EncodeInt(434343)
 	return buf.Bytes()
 }
-
-func asRTMError(err error, target **rtm.Error) bool { return errors.As(err, target) }

@@ -16,8 +16,11 @@ import (
 // Load generator defaults; each LoadConfig field's doc names the one it
 // overrides.
 const (
-	DefaultLoadKeys        = 100
-	DefaultLoadBodySize    = 64
+	// DefaultLoadKeys is the number of distinct targets per scope.
+	DefaultLoadKeys = 100
+	// DefaultLoadBodySize is the size of chat, cmd and custom bodies, bytes.
+	DefaultLoadBodySize = 64
+	// DefaultLoadMaxInFlight bounds a run's unsettled first deliveries.
 	DefaultLoadMaxInFlight = 10_000
 	// LoadIDBase is the first target id (uid, gid, rid) of a load run; key k
 	// is LoadIDBase+k. With LoadConfig.LargeIDs it is LoadLargeIDBase.
@@ -37,7 +40,7 @@ const (
 // all five kind weights) are zero, the defaults apply: scopes 4:3:2:1,
 // kinds chat 5, audio 1, cmd 1, file 2, message 1.
 type Mix struct {
-	P2P, Group, Room, Event           float64
+	P2P, Group, Room, Event         float64
 	Chat, Audio, Cmd, File, Message float64
 }
 
@@ -228,7 +231,7 @@ func (s *Server) Generate(ctx context.Context, lc LoadConfig) (LoadResult, error
 			}
 		}
 		p, binary := lg.next()
-		m := newMessage(p)
+		m := newMessage(p, s.cfg.Encoding)
 		m.gen = g
 		res.Messages++
 		res.ByScope[p.Scope]++
@@ -342,18 +345,18 @@ func (lc *LoadConfig) normalize() error {
 
 // loadGen makes the messages of one run.
 type loadGen struct {
-	lc      LoadConfig
-	rng     *rand.Rand
-	scopeW  [4]float64 // cumulative: p2p, group, room, event
-	kindW   [5]float64 // cumulative: chat, audio, cmd, file, message
-	seqs    [5][]int64 // per scope (index = rtm.Scope) and key
-	base    int64
-	sender  int64
-	filler  []byte
-	noise   []byte // random bytes for binary bodies
-	body    []byte // scratch
-	attrs   []byte // scratch
-	push    rtm.Push
+	lc     LoadConfig
+	rng    *rand.Rand
+	scopeW [4]float64 // cumulative: p2p, group, room, event
+	kindW  [5]float64 // cumulative: chat, audio, cmd, file, message
+	seqs   [5][]int64 // per scope (index = rtm.Scope) and key
+	base   int64
+	sender int64
+	filler []byte
+	noise  []byte // random bytes for binary bodies
+	body   []byte // scratch
+	attrs  []byte // scratch
+	push   rtm.Push
 }
 
 func newLoadGen(lc LoadConfig) *loadGen {
@@ -497,7 +500,11 @@ func (g *loadGen) textOrBinary(dst []byte, k int, seq int64) ([]byte, bool) {
 		}
 		return dst, true
 	}
-	dst = fmt.Appendf(dst, "k=%d s=%d ", k, seq)
+	dst = append(dst, "k="...)
+	dst = strconv.AppendInt(dst, int64(k), 10)
+	dst = append(dst, " s="...)
+	dst = strconv.AppendInt(dst, seq, 10)
+	dst = append(dst, ' ')
 	if len(dst) < n {
 		dst = append(dst, g.filler[:n-len(dst)]...)
 	}

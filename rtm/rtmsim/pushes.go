@@ -22,18 +22,15 @@ type message struct {
 	gen     *generation // the load run that made it, or nil
 }
 
-// newMessage encodes p, like the gateway does (rtm.AppendPush), into a
-// message. p must have a valid scope.
-func newMessage(p *rtm.Push) *message {
-	method := p.Method()
-	frame := rtm.AppendPush(nil, 0, p)
+// newMessage encodes p into a message. p must have a valid scope.
+func newMessage(p *rtm.Push, enc Encoding) *message {
 	m := &message{
 		scope:   p.Scope,
-		method:  method,
+		method:  p.Method(),
 		from:    p.From,
 		to:      p.Target(),
 		mid:     p.MID,
-		payload: frame[rtm.HeaderSize+4+len(method):],
+		payload: pushPayload(p, enc),
 	}
 	if p.Scope == rtm.ScopeEvent {
 		m.from, m.mid = 0, 0
@@ -84,7 +81,7 @@ func (s *Server) Publish(p *rtm.Push) (int, error) {
 	default:
 		return 0, fmt.Errorf("rtmsim: publish: invalid scope %d", q.Scope)
 	}
-	return s.publish(newMessage(&q), nil), nil
+	return s.publish(newMessage(&q, s.cfg.Encoding), nil), nil
 }
 
 // PublishEvent pushes a project event (pushevent) to every connection that
@@ -95,7 +92,7 @@ func (s *Server) PublishEvent(event string, uid int64, endpoint, data string) in
 		Scope: rtm.ScopeEvent, Kind: rtm.KindEvent, PID: s.cfg.PID, Event: []byte(event), UID: uid,
 		Time: s.now().Unix(), Endpoint: []byte(endpoint), Data: []byte(data), HasData: data != "",
 	}
-	return s.publish(newMessage(&p), nil)
+	return s.publish(newMessage(&p, s.cfg.Encoding), nil)
 }
 
 // publish fans m out to the covering connections (or holds it while
@@ -114,7 +111,7 @@ func (s *Server) publish(m *message, gen *generation) int {
 	targets := buf[:0]
 	s.mu.RLock()
 	for _, c := range s.conns {
-		if covers(&c.state, m) {
+		if covers(&c.state, m) && !isDead(c) {
 			targets = append(targets, c)
 		}
 	}
@@ -169,9 +166,8 @@ func (s *Server) push(c *simConn, m *message, tries int) {
 func (p *pending) done(_ []byte, err error) {
 	s, m := p.s, p.m
 	late := time.Since(p.sent) > s.cfg.AnswerTimeout
-	var rerr *rtm.Error
-	answered := err == nil || errors.As(err, &rerr)
 	ok := err == nil
+	answered := ok || isErrorAnswer(err)
 	if answered && !late {
 		p.state.CompareAndSwap(pendingOpen, pendingSettled)
 	} else if s.cfg.Redeliver && p.state.CompareAndSwap(pendingOpen, pendingRedelivery) {
@@ -193,6 +189,13 @@ func (p *pending) done(_ []byte, err error) {
 	if m.gen != nil {
 		m.gen.settle(p.tries == 0, answered, ok, late)
 	}
+}
+
+// isErrorAnswer reports whether err is the peer's error answer (as opposed
+// to a timeout or a lost connection).
+func isErrorAnswer(err error) bool {
+	var rerr *rtm.Error
+	return errors.As(err, &rerr)
 }
 
 // queueRedelivery hands p to the sweep goroutine for redelivery; the queued
@@ -306,13 +309,18 @@ func (s *Server) flushOrphans() {
 	}
 }
 
-// dropOrphans forgets every orphan; used by Close.
-func (s *Server) dropOrphans() {
+// dropQueued forgets every queued redelivery and every orphan, counting
+// them as dropped; used by Close.
+func (s *Server) dropQueued() {
+	s.sweepMu.Lock()
+	queued := s.redeliverQ
+	s.redeliverQ = nil
+	s.sweepMu.Unlock()
 	s.mu.Lock()
 	orphans := s.orphans
 	s.orphans = nil
 	s.mu.Unlock()
-	for _, p := range orphans {
+	for _, p := range append(queued, orphans...) {
 		s.st.dropped.Add(1)
 		if p.m.gen != nil {
 			p.m.gen.add(-1)
@@ -332,17 +340,7 @@ func (s *Server) sweepLoop() {
 	for {
 		select {
 		case <-s.ctx.Done():
-			s.sweepMu.Lock()
-			queued := s.redeliverQ
-			s.redeliverQ = nil
-			s.sweepMu.Unlock()
-			for _, p := range queued {
-				s.st.dropped.Add(1)
-				if p.m.gen != nil {
-					p.m.gen.add(-1)
-				}
-			}
-			s.dropOrphans()
+			s.dropQueued()
 			return
 		case <-t.C:
 		}

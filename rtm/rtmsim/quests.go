@@ -287,7 +287,7 @@ func (c *simConn) handleSend(method string, payload []byte, r rtm.Reply) {
 		Scope: q.Scope, From: q.From, To: q.To, MType: q.MType, MID: q.MID,
 		Msg: q.Msg, MsgBinary: q.MsgBinary, Attrs: []byte(q.Attrs), MTime: mtime,
 	}
-	s.publish(newMessage(&p), nil)
+	s.publish(newMessage(&p, s.cfg.Encoding), nil)
 }
 
 // targetKey is the key naming the target of a send quest.

@@ -83,6 +83,10 @@ type Config struct {
 	// keeps it unchanged. Spec §7.2: the gateway's behaviour is unconfirmed.
 	AbsentListClears bool
 
+	// Encoding selects the msgpack style of pushes: EncodingGo (default) or
+	// EncodingCpp, the C++ writer a real gateway most likely uses.
+	Encoding Encoding
+
 	// MaxPayload is the largest payload accepted from a client. Default (0)
 	// [rtm.DefaultMaxPayload].
 	MaxPayload int
@@ -115,12 +119,12 @@ type Server struct {
 	mu        sync.RWMutex
 	closed    bool
 	listeners []net.Listener
-	conns     []*simConn // live connections in accept order
-	nextID    uint64
+	conns     []*simConn    // live connections in accept order
 	changed   chan struct{} // closed and replaced on every listen or conn change
 	held      []*message    // pushes held back while paused
 	orphans   []*pending    // redeliveries waiting for a covering connection
 
+	nextID      atomic.Uint64
 	paused      atomic.Bool
 	resume      chan struct{} // closed when unpaused; guarded by mu
 	acceptDelay atomic.Int64  // nanoseconds
@@ -130,7 +134,7 @@ type Server struct {
 	replay replayCache
 	st     counters
 
-	sweepMu sync.Mutex
+	sweepMu    sync.Mutex
 	sweepQ     []*pending // Redeliver: pushes in send order, for the timeout sweep
 	redeliverQ []*pending // Redeliver: pushes whose connection died, to redeliver
 }
@@ -286,6 +290,9 @@ func (s *Server) Close() error {
 		c.conn.Close()
 	}
 	s.wg.Wait()
+	// Connections closed last may have queued redeliveries after the sweep
+	// goroutine's final drain.
+	s.dropQueued()
 	return nil
 }
 
@@ -313,7 +320,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			return
 		}
 	}
-	c := &simConn{s: s, remote: nc.RemoteAddr().String()}
+	c := &simConn{s: s, id: s.nextID.Add(1), remote: nc.RemoteAddr().String()}
 	opts := []rtm.ConnOption{rtm.WithMaxPayload(s.cfg.MaxPayload), rtm.WithLogger(s.log)}
 	if s.cfg.ServerKey != nil {
 		opts = append(opts, rtm.WithServerKey(s.cfg.ServerKey))
@@ -345,8 +352,6 @@ func (s *Server) register(c *simConn) bool {
 	if s.closed {
 		return false
 	}
-	s.nextID++
-	c.id = s.nextID
 	s.conns = append(s.conns, c)
 	s.notifyLocked()
 	return true

@@ -438,7 +438,7 @@ func TestAnswerCounting(t *testing.T) {
 	var outcomes []outcome
 	s := startServer(t, Config{
 		PID: testPID, Secret: testSecret,
-		AnswerTimeout: 150 * time.Millisecond, LateGrace: 2 * time.Second,
+		AnswerTimeout: 300 * time.Millisecond, LateGrace: time.Second,
 		OnAnswered: func(scope rtm.Scope, from, to, mid int64, ok, late bool) {
 			mu.Lock()
 			outcomes = append(outcomes, outcome{mid, ok, late})
@@ -469,7 +469,7 @@ func TestAnswerCounting(t *testing.T) {
 	}
 	c.waitPushes(4)
 	eventually(t, "answers 1 and 2", func() bool { st := s.Stats(); return st.Answered == 1 && st.Errored == 1 })
-	time.Sleep(200 * time.Millisecond) // past AnswerTimeout (150 ms) on purpose: the next answer must be late
+	time.Sleep(350 * time.Millisecond) // past AnswerTimeout (300 ms) on purpose: the next answer must be late
 	close(release)
 	eventually(t, "overdue answer", func() bool { return s.Stats().Overdue == 1 })
 	eventually(t, "unanswered push", func() bool { return s.Stats().Unanswered == 1 })
@@ -489,7 +489,7 @@ func TestAnswerCounting(t *testing.T) {
 }
 
 func TestRedeliverAfterTimeout(t *testing.T) {
-	s := startServer(t, Config{PID: testPID, Secret: testSecret, AnswerTimeout: 100 * time.Millisecond, LateGrace: 100 * time.Millisecond, Redeliver: true})
+	s := startServer(t, Config{PID: testPID, Secret: testSecret, AnswerTimeout: 300 * time.Millisecond, LateGrace: 100 * time.Millisecond, Redeliver: true})
 	c := dial(t, s)
 	c.mustCall(&rtm.SetListenAll{Group: true})
 	seen := 0
@@ -676,7 +676,13 @@ func TestEncryptedPackageMode(t *testing.T) {
 }
 
 func TestGenerate(t *testing.T) {
-	s := startServer(t, Config{})
+	for _, enc := range []Encoding{EncodingGo, EncodingCpp} {
+		t.Run(enc.String(), func(t *testing.T) { testGenerate(t, enc) })
+	}
+}
+
+func testGenerate(t *testing.T, enc Encoding) {
+	s := startServer(t, Config{PID: testPID, Secret: testSecret, Encoding: enc})
 	c := dial(t, s)
 	c.mustCall(&rtm.SetListenAll{P2P: true, Group: true, Room: true, Ev: true})
 	const total = 2000
@@ -768,15 +774,25 @@ func TestGenerateRateAndWindow(t *testing.T) {
 	c.mustCall(&rtm.SetListenAll{P2P: true})
 	var mu sync.Mutex
 	var held []rtm.Reply
-	c.setAnswer(func(_ got, r rtm.Reply) { // answers only when 5 are waiting
+	outstanding, maxOutstanding := 0, 0
+	c.setAnswer(func(_ got, r rtm.Reply) { // answers in batches of 5, 5 ms late
 		mu.Lock()
 		defer mu.Unlock()
 		held = append(held, r)
+		outstanding++
+		maxOutstanding = max(maxOutstanding, outstanding)
 		if len(held) == 5 {
-			for _, r := range held {
-				_ = r.OK()
-			}
-			held = held[:0]
+			batch := held
+			held = nil
+			go func() {
+				time.Sleep(5 * time.Millisecond) // room for a 6th push if the window leaked
+				mu.Lock()
+				outstanding -= len(batch)
+				mu.Unlock()
+				for _, r := range batch {
+					_ = r.OK()
+				}
+			}()
 		}
 	})
 	start := time.Now()
@@ -790,6 +806,11 @@ func TestGenerateRateAndWindow(t *testing.T) {
 	if res.Answered != 50 || res.Pushes != 50 {
 		t.Errorf("result %+v", res)
 	}
+	mu.Lock()
+	if maxOutstanding != 5 {
+		t.Errorf("client held up to %d unanswered pushes, window is 5", maxOutstanding)
+	}
+	mu.Unlock()
 	// Duration-bounded run without listeners: nothing is covered.
 	s2 := startServer(t, Config{})
 	res, err = s2.Generate(t.Context(), LoadConfig{Duration: 50 * time.Millisecond, Rate: 200})
@@ -913,4 +934,96 @@ func TestCloseJoinsGoroutines(t *testing.T) {
 	if err := s.Listen("127.0.0.1:0"); !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Listen after Close: %v", err)
 	}
+}
+
+func TestServeContext(t *testing.T) {
+	s := New(Config{PID: testPID, Secret: testSecret})
+	defer s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ctx, ln) }()
+	eventually(t, "Serve to register its listener", func() bool { return s.Addr() == ln.Addr().String() })
+	c := dial(t, &testServer{s, rtm.NewSigner(testPID, testSecret)})
+	c.mustCall(&rtm.SetListenAll{P2P: true})
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Serve returned %v, want context.Canceled", err)
+	}
+	// Connections accepted before stay up; only the listener is gone.
+	if n, _ := s.Publish(&rtm.Push{Scope: rtm.ScopeP2P, From: 1, To: 2, MID: 1}); n != 1 {
+		t.Errorf("Publish reached %d, want 1", n)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("listener still accepting after Serve returned")
+	}
+}
+
+// TestAtLeastOnceAcrossDrop drops the only connection in the middle of a
+// load run: with Redeliver and WaitListener every message is still answered
+// OK in time by some connection.
+func TestAtLeastOnceAcrossDrop(t *testing.T) {
+	type key struct {
+		scope   rtm.Scope
+		to, mid int64
+	}
+	var mu sync.Mutex
+	okSet := map[key]bool{}
+	s := startServer(t, Config{
+		PID: testPID, Secret: testSecret, AnswerTimeout: 300 * time.Millisecond, Redeliver: true,
+		OnAnswered: func(scope rtm.Scope, _, to, mid int64, ok, late bool) {
+			if ok && !late {
+				mu.Lock()
+				okSet[key{scope, to, mid}] = true
+				mu.Unlock()
+			}
+		},
+	})
+	a := dial(t, s)
+	a.mustCall(&rtm.SetListenAll{P2P: true, Group: true})
+	const total = 600
+	type result struct {
+		res LoadResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := s.Generate(t.Context(), LoadConfig{Total: total, Rate: 6000, Keys: 5, Mix: Mix{P2P: 1, Group: 1}, WaitListener: true})
+		done <- result{res, err}
+	}()
+	a.waitPushes(100)
+	s.DropAll()
+	b := dial(t, s)
+	b.mustCall(&rtm.SetListenAll{P2P: true, Group: true})
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.res.Messages != total || r.res.NotCovered != 0 {
+		t.Errorf("result %+v", r.res)
+	}
+	// Every generated message was answered OK: the mids per target are
+	// 1..n with no gap.
+	mu.Lock()
+	defer mu.Unlock()
+	perTarget := map[[2]int64]int64{}
+	for k := range okSet {
+		perTarget[[2]int64{int64(k.scope), k.to}]++
+	}
+	sum := int64(0)
+	for tk, n := range perTarget {
+		for seq := int64(1); seq <= n; seq++ {
+			if !okSet[key{rtm.Scope(tk[0]), tk[1], (tk[1]-LoadIDBase+1)<<32 | seq}] {
+				t.Errorf("%v: seq %d not answered", tk, seq)
+			}
+		}
+		sum += n
+	}
+	if sum != total {
+		t.Errorf("%d distinct messages answered OK, want %d (result %+v, stats %+v)", sum, total, r.res, s.Stats())
+	}
+	t.Logf("A got %d pushes, B %d; redelivered %d", len(a.got()), len(b.got()), r.res.Redelivered)
 }

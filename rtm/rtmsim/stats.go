@@ -1,6 +1,7 @@
 package rtmsim
 
 import (
+	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -43,13 +44,13 @@ type Stats struct {
 
 // counters holds the live counters behind Stats.
 type counters struct {
-	accepted, quests, listens, sends                     atomic.Int64
-	sent, answered, errored, overdue, unanswered         atomic.Int64
-	redelivered, dropped, notCovered                     atomic.Int64
-	pingsSent, pingsAnswered, pingsFailed                atomic.Int64
-	malSent, malOK, malErrored, malUnanswered            atomic.Int64
-	codesMu                                              sync.Mutex
-	codes                                                map[int]int64
+	accepted, quests, listens, sends             atomic.Int64
+	sent, answered, errored, overdue, unanswered atomic.Int64
+	redelivered, dropped, notCovered             atomic.Int64
+	pingsSent, pingsAnswered, pingsFailed        atomic.Int64
+	malSent, malOK, malErrored, malUnanswered    atomic.Int64
+	codesMu                                      sync.Mutex
+	codes                                        map[int]int64
 }
 
 func (c *counters) countCode(code int) {
@@ -98,4 +99,15 @@ func (s *Server) Stats() Stats {
 	st.MalformedUnanswered = c.malUnanswered.Load()
 	st.MalformedSent = c.malSent.Load()
 	return st
+}
+
+// LogValue makes slog print the connection and push counters as a group.
+func (st Stats) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int("conns", st.Conns), slog.Int("listening", st.Listening),
+		slog.Int64("sent", st.Sent), slog.Int64("answered", st.Answered), slog.Int64("errored", st.Errored),
+		slog.Int64("overdue", st.Overdue), slog.Int64("unanswered", st.Unanswered), slog.Int64("pending", st.Pending),
+		slog.Int64("redelivered", st.Redelivered), slog.Int64("not_covered", st.NotCovered),
+		slog.Int64("pings_sent", st.PingsSent), slog.Int64("pings_answered", st.PingsAnswered),
+	)
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm"
+	"github.com/rtm2kafka/rtm2kafka/rtm/rtmsim"
+)
+
+// SimConfig configures the gateway simulator.
+type SimConfig struct {
+	Addr          string        `env:"SIM_ADDR" envDefault:"127.0.0.1:13315" help:"address the simulated gateway listens on"`
+	PID           int64         `env:"RTM_PID" help:"project id clients must sign with (required)"`
+	Secret        rtm.Secret    `env:"RTM_SECRET" help:"project secret key clients must sign with (required unless RTM_SECRET_FILE)"`
+	SecretFile    rtm.Secret    `env:"RTM_SECRET_FILE,file" help:"file holding the secret key"`
+	KeyCurve      string        `env:"SIM_KEY_CURVE" help:"enable encryption with a fresh key on this curve (secp256r1 or secp256k1)"`
+	KeyOut        string        `env:"SIM_KEY_OUT" envDefault:"rtmsim-key.pem" help:"where to write the public key PEM for RTM_SERVER_KEY"`
+	Rate          float64       `env:"SIM_RATE" envDefault:"20" help:"generated messages per second; 0 = none"`
+	BodySize      int           `env:"SIM_BODY_SIZE" envDefault:"64" help:"body size of generated chat, cmd and custom messages, bytes"`
+	Binary        float64       `env:"SIM_BINARY" envDefault:"0.1" help:"fraction of generated bodies that are binary (0..1)"`
+	Keys          int           `env:"SIM_KEYS" envDefault:"20" help:"distinct targets per scope in generated traffic"`
+	AnswerTimeout time.Duration `env:"SIM_ANSWER_TIMEOUT" envDefault:"5s" help:"how long a push waits for its answer before it counts as overdue"`
+	PingInterval  time.Duration `env:"SIM_PING_INTERVAL" envDefault:"30s" help:"interval of the gateway's ping push; 0 = off"`
+	Redeliver     bool          `env:"SIM_REDELIVER" envDefault:"false" help:"re-push messages whose push was not answered in time"`
+	StatsEvery    time.Duration `env:"SIM_STATS_EVERY" envDefault:"10s" help:"how often to log the push counters"`
+	LogConfig
+}
+
+// SimCommand runs the RTM gateway simulator so anyone can have a local
+// gateway.
+type SimCommand struct {
+	Stdout, Stderr io.Writer
+	Env            map[string]string
+}
+
+// Run parses flags and serves until ctx ends.
+func (c *SimCommand) Run(ctx context.Context, args []string) error {
+	cfg := &SimConfig{}
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	vals := bindFlags(fs, cfg)
+	fs.Usage = func() {
+		fmt.Fprintf(c.Stderr, `Usage: rtm2kafka sim [flags]
+
+Runs a simulated RTM gateway: it checks the pid and signature of every quest,
+keeps each connection's listen state, pushes messages to the connections that
+listen to them (generated traffic at SIM_RATE, and whatever SDK clients send
+with sendmsg / sendgroupmsg / sendroommsg) and logs how many pushes were
+answered, overdue (answered after SIM_ANSWER_TIMEOUT) or never answered.
+
+Point the bridge at it with RTM_ENDPOINT=<SIM_ADDR> and the same RTM_PID and
+RTM_SECRET.
+
+Configuration (environment variable, or the flag of the same name):
+%s`, usageVars(cfg))
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := loadConfig(cfg, c.Env, vals); err != nil {
+		return err
+	}
+	secret := cfg.Secret
+	if secret == "" {
+		secret = cfg.SecretFile
+	}
+	if cfg.PID <= 0 || secret == "" {
+		return fmt.Errorf("configuration: RTM_PID and RTM_SECRET (or RTM_SECRET_FILE) are required: the project id and secret clients must sign with")
+	}
+	log := newLogger(c.Stderr, cfg.LogConfig)
+	simCfg := rtmsim.Config{
+		PID: cfg.PID, Secret: secret, AnswerTimeout: cfg.AnswerTimeout, PingInterval: cfg.PingInterval,
+		Redeliver: cfg.Redeliver, Logger: log,
+	}
+	if cfg.KeyCurve != "" {
+		key, err := rtm.GenerateServerKey(cfg.KeyCurve, rand.Reader)
+		if err != nil {
+			return fmt.Errorf("SIM_KEY_CURVE: %w", err)
+		}
+		if err := os.WriteFile(cfg.KeyOut, key.PublicPEM(), 0o644); err != nil {
+			return fmt.Errorf("SIM_KEY_OUT: %w", err)
+		}
+		simCfg.ServerKey = key
+		log.Info("encryption enabled; give the bridge this public key", "RTM_SERVER_KEY", cfg.KeyOut, "curve", cfg.KeyCurve)
+	}
+	srv := rtmsim.New(simCfg)
+	if err := srv.Listen(cfg.Addr); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	defer srv.Close()
+	log.Info("simulated RTM gateway listening", "addr", srv.Addr(), "pid", cfg.PID, "rate", cfg.Rate)
+
+	if cfg.Rate > 0 {
+		go func() {
+			for ctx.Err() == nil {
+				_, err := srv.Generate(ctx, rtmsim.LoadConfig{
+					Rate: cfg.Rate, Duration: time.Minute, BodySize: cfg.BodySize, Binary: cfg.Binary,
+					Keys: cfg.Keys, WaitListener: true,
+				})
+				if err != nil && !errors.Is(err, context.Canceled) {
+					log.Warn("load generator", "err", err)
+					time.Sleep(time.Second)
+				}
+			}
+		}()
+	}
+	tick := time.NewTicker(cfg.StatsEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("simulator stopping", "stats", srv.Stats())
+			return nil
+		case <-tick.C:
+			log.Info("simulator", "stats", srv.Stats())
+		}
+	}
+}

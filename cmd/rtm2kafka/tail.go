@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/rtm2kafka/rtm2kafka/topics"
+)
+
+// TailConfig is the Kafka side of the tail command.
+type TailConfig struct {
+	KafkaConfig
+}
+
+// TailCommand prints the records of the rtm topics, readably for a person,
+// as they arrive.
+type TailCommand struct {
+	Stdout, Stderr io.Writer
+	Env            map[string]string
+}
+
+// Run consumes every data topic (and the dead-letter and control-results
+// topics) without a consumer group and prints each record on one line.
+func (c *TailCommand) Run(ctx context.Context, args []string) error {
+	cfg := &TailConfig{}
+	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	vals := bindFlags(fs, cfg)
+	fromStart := fs.Bool("from-beginning", false, "print the records already in the topics, not only new ones")
+	max := fs.Int("n", 0, "stop after this many records (0 = run until interrupted)")
+	only := fs.String("topics", "", "comma-separated topics to read (default: every rtm topic)")
+	raw := fs.Bool("raw", false, "print record values as they are, without formatting")
+	fs.Usage = func() {
+		fmt.Fprintf(c.Stderr, `Usage: rtm2kafka tail [flags]
+
+Prints the records the bridge writes, one line each: time, topic, partition
+and offset, key, then the record's fields with the message body last.
+Binary bodies are shown as base64. Reads every partition of every rtm topic
+directly (no consumer group, nothing committed).
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := loadConfig(cfg, c.Env, vals); err != nil {
+		return err
+	}
+	router := &topics.Router{Prefix: cfg.TopicPrefix, Overrides: cfg.TopicOverrides}
+	if err := router.Init(); err != nil {
+		return fmt.Errorf("KAFKA_TOPIC_PREFIX / KAFKA_TOPIC_OVERRIDES: %w", err)
+	}
+	names := append(router.Topics(), router.DeadLetterTopic(), router.ControlResultsTopic())
+	if *only != "" {
+		names = splitList(*only)
+	}
+	transport, err := cfg.transport()
+	if err != nil {
+		return err
+	}
+	dialer := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
+	if transport != nil {
+		dialer.TLS, dialer.SASLMechanism = transport.TLS, transport.SASL
+	}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	if transport != nil {
+		client.Transport = transport
+	}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return fmt.Errorf("tail: metadata from %s: %w", strings.Join(cfg.Brokers, ","), err)
+	}
+	start := kafka.LastOffset
+	if *fromStart {
+		start = kafka.FirstOffset
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		printed int
+		wg      sync.WaitGroup
+		readers int
+	)
+	sort.Slice(md.Topics, func(i, j int) bool { return md.Topics[i].Name < md.Topics[j].Name })
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			fmt.Fprintf(c.Stderr, "tail: topic %s: %v\n", t.Name, t.Error)
+			continue
+		}
+		for _, p := range t.Partitions {
+			r := kafka.NewReader(kafka.ReaderConfig{
+				Brokers: cfg.Brokers, Topic: t.Name, Partition: p.ID, Dialer: dialer,
+				MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 500 * time.Millisecond, StartOffset: start,
+			})
+			readers++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer r.Close()
+				for {
+					m, err := r.ReadMessage(ctx)
+					if err != nil {
+						if !errors.Is(err, context.Canceled) {
+							fmt.Fprintf(c.Stderr, "tail: %s/%d: %v\n", m.Topic, m.Partition, err)
+						}
+						return
+					}
+					mu.Lock()
+					if *max == 0 || printed < *max {
+						fmt.Fprintln(c.Stdout, formatRecord(m, *raw))
+						printed++
+						if *max > 0 && printed >= *max {
+							cancel()
+						}
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	if readers == 0 {
+		return fmt.Errorf("tail: none of the topics exist yet (%s); start the bridge first", strings.Join(names, ", "))
+	}
+	fmt.Fprintf(c.Stderr, "tail: reading %d partitions of %d topics from %s\n", readers, len(md.Topics), map[bool]string{true: "the beginning", false: "now on"}[*fromStart])
+	wg.Wait()
+	return nil
+}
+
+// formatRecord renders one record on one line: fields first, body last.
+func formatRecord(m kafka.Message, raw bool) string {
+	head := fmt.Sprintf("%s %s[%d]@%d key=%s", m.Time.Local().Format("15:04:05.000"), m.Topic, m.Partition, m.Offset, m.Key)
+	if raw {
+		return head + " " + string(m.Value)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(m.Value, &v); err != nil {
+		if err := msgpack.Unmarshal(m.Value, &v); err != nil {
+			return head + " value=" + quoteBody(m.Value)
+		}
+	}
+	var b strings.Builder
+	b.WriteString(head)
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var body string
+	for _, k := range keys {
+		switch k {
+		case "msg", "msg_b64", "raw_b64":
+			body = fmt.Sprintf(" %s=%s", k, quoteBody(bodyBytes(v[k])))
+			continue
+		}
+		val, _ := json.Marshal(v[k]) // values came from a decoder, so they marshal
+		fmt.Fprintf(&b, " %s=%s", k, val)
+	}
+	b.WriteString(body)
+	return b.String()
+}
+
+func bodyBytes(v any) []byte {
+	switch x := v.(type) {
+	case string:
+		return []byte(x)
+	case []byte:
+		return x
+	}
+	out, _ := json.Marshal(v) // a decoded value always marshals
+	return out
+}
+
+// quoteBody shows a body on one line, shortened to 120 bytes; non-UTF-8
+// bytes are shown as base64.
+func quoteBody(b []byte) string {
+	const max = 120
+	suffix := ""
+	if len(b) > max {
+		b, suffix = b[:max], fmt.Sprintf("…(+%d bytes)", len(b)-max)
+	}
+	if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
+		return "b64:" + base64.StdEncoding.EncodeToString(b) + suffix
+	}
+	q, _ := json.Marshal(string(b))
+	return string(q) + suffix
+}
