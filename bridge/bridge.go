@@ -68,8 +68,11 @@ type Config struct {
 	// plain-TCP transport owned (and closed) by the bridge.
 	Transport *kafka.Transport
 	// Partitions and ReplicationFactor are used by [Bridge.EnsureTopics] for
-	// the data, dead-letter and control-results topics it creates. Defaults:
-	// 6 partitions and the broker's default.replication.factor (sent as -1).
+	// the data and dead-letter topics it creates (the control topics get one
+	// partition). Defaults: 6 partitions, enough for ordering per key to
+	// spread over a few consumers, and the broker's default.replication.factor
+	// (sent as -1; 1 on the local single-node broker, the cluster's policy in
+	// production). -1 for either means the broker's default.
 	Partitions        int
 	ReplicationFactor int
 	// MaxAttempts is how often kafka-go tries one batch. The default, 1<<30,
@@ -134,9 +137,10 @@ func (c *Config) defaults() {
 	}
 }
 
-// Validate reports the first setting that cannot work, after defaults are
-// applied.
-func (c *Config) Validate() error {
+// Validate reports the first setting that cannot work. It checks a copy
+// with the defaults applied, so zero fields are fine; New calls it.
+func (c Config) Validate() error {
+	c.defaults()
 	switch {
 	case len(c.Brokers) == 0:
 		return errors.New("bridge: config: no brokers")

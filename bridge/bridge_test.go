@@ -115,7 +115,7 @@ func TestHandlePushProducesThenAnswers(t *testing.T) {
 		t.Fatalf("%d dead letters, want 2", len(dead))
 	}
 	want := map[string]bool{
-		string(AppendDeadLetter(nil, &pushes[4], pushes[4].Err, testNowMs)):         true,
+		string(AppendDeadLetter(nil, &pushes[4], pushes[4].Err, testNowMs)):          true,
 		string(AppendDeadLetter(nil, &pushes[5], errors.New(deadReason), testNowMs)): true,
 	}
 	for _, m := range dead {

@@ -16,7 +16,7 @@ import (
 
 // testBridge makes a bridge on the real broker with a prefix unique to the
 // test, creates its topics, and closes it and deletes the topics at the end.
-func testBridge(t *testing.T, mod func(*Config)) (*Bridge, []string) {
+func testBridge(t testing.TB, mod func(*Config)) (*Bridge, []string) {
 	t.Helper()
 	brokers := kafkatest.Brokers(t)
 	prefix := strings.TrimSuffix(kafkatest.UniquePrefix(t), "-")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -60,16 +61,20 @@ const ResignDelay = 5 * time.Second
 
 // Signer signs RTM quests for one project. It is safe for concurrent use;
 // its salts never repeat for the life of the Signer (a millisecond
-// timestamp shifted left by 20 bits, bumped past the last salt issued).
+// timestamp shifted left by 20 bits plus a random per-Signer offset, bumped
+// past the last salt issued). The random offset keeps two Signers of the same
+// project (two processes, or a bridge and an SDK tool) from issuing the same
+// salt in the same millisecond, like the random bits of the official SDKs.
 type Signer struct {
 	pid    int64
 	secret Secret
+	offset int64        // random, 0..2^19-1, fixed for the Signer
 	last   atomic.Int64 // last salt issued
 }
 
 // NewSigner returns a Signer for project pid with its secret key.
 func NewSigner(pid int64, secret Secret) *Signer {
-	return &Signer{pid: pid, secret: secret}
+	return &Signer{pid: pid, secret: secret, offset: mrand.Int64N(1 << 19)}
 }
 
 // PID is the project id the Signer signs for.
@@ -110,7 +115,7 @@ func (s *Signer) Verify(method string, sig Signature) bool {
 }
 
 func (s *Signer) nextSalt(now time.Time) int64 {
-	cand := now.UnixMilli() << 20
+	cand := now.UnixMilli()<<20 | s.offset
 	for {
 		last := s.last.Load()
 		next := max(cand, last+1)

@@ -45,8 +45,8 @@ var secretVars = map[string]bool{
 // varInfo describes one configuration variable for flags, usage and errors.
 type varInfo struct {
 	Key, Default, Help, Field string
-	Required               bool
-	Type                   reflect.Type
+	Required                  bool
+	Type                      reflect.Type
 }
 
 // describe lists the variables of a config struct in declaration order,

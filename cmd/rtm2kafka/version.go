@@ -17,7 +17,9 @@ type VersionCommand struct {
 func (c *VersionCommand) Run(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(c.Stdout)
-	fs.Usage = func() { fmt.Fprintln(c.Stdout, "Usage: rtm2kafka version\n\nPrints the version of this build (ldflags, else module version or VCS revision).") }
+	fs.Usage = func() {
+		fmt.Fprintln(c.Stdout, "Usage: rtm2kafka version\n\nPrints the version of this build (ldflags, else module version or VCS revision).")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

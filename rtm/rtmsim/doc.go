@@ -16,10 +16,13 @@
 //
 // # What is like the real gateway
 //
-//   - Frames, payloads, push shapes and encodings come from package rtm, the
-//     same code that decodes the golden vectors: pushes are msgpack with
-//     keys sorted and the official Go encoder's integer widths (the C++
-//     gateway's unsigned widths are not reproduced: decoders accept both).
+//   - Frames, quest decoding and signing come from package rtm. Pushes are
+//     encoded byte for byte like the golden vectors: by default like the
+//     official Go encoder (keys sorted, rtm_pushes.json); with
+//     [Config.Encoding] = [EncodingCpp] like the C++ FPNN writer a C++
+//     gateway uses (insertion order, smallest unsigned integer formats,
+//     cpp_frames.json). Which one the production gateway uses is
+//     unconfirmed (spec §14.8).
 //   - Signatures (spec §6): a wrong pid or sign is answered 200002 ("invalid
 //     pid or sign"); a ts more than [Config.ClockSkew] (default 5 min) away
 //     from the simulator's clock 200008; a (salt, sign) pair seen before

@@ -182,6 +182,7 @@ func (s *Server) Generate(ctx context.Context, lc LoadConfig) (LoadResult, error
 	}
 	g := &generation{sem: make(chan struct{}, lc.MaxInFlight)}
 	lg := newLoadGen(lc)
+	lg.pid = s.cfg.PID
 	start := time.Now()
 	var timer *time.Timer
 	defer func() {
@@ -352,6 +353,7 @@ type loadGen struct {
 	seqs   [5][]int64 // per scope (index = rtm.Scope) and key
 	base   int64
 	sender int64
+	pid    int64 // the project id stamped on events
 	filler []byte
 	noise  []byte // random bytes for binary bodies
 	body   []byte // scratch
@@ -412,6 +414,7 @@ func (g *loadGen) next() (*rtm.Push, bool) {
 	*p = rtm.Push{Scope: scope}
 	if scope == rtm.ScopeEvent {
 		p.Kind = rtm.KindEvent
+		p.PID = g.pid
 		p.UID = target
 		p.Event = []byte("login")
 		if g.rng.IntN(2) == 1 {

@@ -191,6 +191,9 @@ func (s *Server) now() time.Time { return time.Now().Add(s.cfg.ClockOffset) }
 // Listen listens on addr (e.g. "127.0.0.1:0") and serves it in the
 // background until Close. [Server.Addr] then tells the bound address.
 func (s *Server) Listen(addr string) error {
+	if s.ctx.Err() != nil {
+		return ErrServerClosed
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(s.ctx, "tcp", addr)
 	if err != nil {
@@ -199,7 +202,6 @@ func (s *Server) Listen(addr string) error {
 	if err := s.addListener(ln); err != nil {
 		return err
 	}
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		if err := s.acceptLoop(s.ctx, ln); err != nil && !errors.Is(err, ErrServerClosed) {
@@ -216,11 +218,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.addListener(ln); err != nil {
 		return err
 	}
-	s.wg.Add(1)
 	defer s.wg.Done()
 	return s.acceptLoop(ctx, ln)
 }
 
+// addListener registers ln and counts its accept loop in s.wg (under the
+// lock, so that it cannot race with Close's Wait); the caller runs the loop
+// and calls s.wg.Done.
 func (s *Server) addListener(ln net.Listener) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -229,6 +233,7 @@ func (s *Server) addListener(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners = append(s.listeners, ln)
+	s.wg.Add(1)
 	return nil
 }
 
