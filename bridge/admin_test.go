@@ -44,7 +44,8 @@ func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
 	defer cancel()
 	// A control topic made by hand, wrongly: two partitions, finite retention.
 	kafkatest.CreateTopic(t, brokers, r.ControlTopic(), 2)
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	c, done := testClient(brokers)
+	defer done()
 	if _, err := c.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: []kafka.IncrementalAlterConfigsRequestResource{{
 		ResourceType: kafka.ResourceTypeTopic, ResourceName: r.ControlTopic(),
 		Configs: []kafka.IncrementalAlterConfigsRequestConfig{{Name: "retention.ms", Value: "60000", ConfigOperation: kafka.ConfigOperationSet}},
@@ -61,7 +62,10 @@ func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		c, done := testClient(brokers)
+		defer done()
 		_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: all})
+		quietDefaultTransport()
 	})
 	if err := b.EnsureTopics(ctx); err != nil {
 		t.Fatalf("EnsureTopics: %v", err)
@@ -95,7 +99,8 @@ func TestEnsureTopicsControlConfig(t *testing.T) {
 	b, brokers := testBridge(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	c, done := testClient(brokers)
+	defer done()
 	if w := b.checkControlTopic(ctx, c); len(w) != 0 {
 		t.Fatalf("control topic made by EnsureTopics has warnings: %v", w)
 	}

@@ -48,31 +48,22 @@ const controlMaxWait = time.Second
 // command to initial in order (invalid ones are skipped, as they were
 // rejected when first seen), and returns the resulting state and the offset
 // to continue from with [Bridge.RunControl]. No consumer group is used: the
-// history itself is the state. Read errors are retried with back-off until
-// ctx ends.
+// history itself is the state. It does not retry: a read error is returned
+// (cmd retries the whole restore), and initial is left unchanged.
 func (b *Bridge) RestoreListen(ctx context.Context, initial rtm.ListenState) (rtm.ListenState, int64, error) {
 	topic := b.router.ControlTopic()
 	c := b.client(10 * time.Second)
-	var first, end int64
-	err := b.retryControl(ctx, "list offsets of "+topic, func() error {
-		var err error
-		first, end, err = listOffsets(ctx, c, topic, controlPartition)
-		return err
-	})
+	first, end, err := listOffsets(ctx, c, topic, controlPartition)
 	if err != nil {
-		return initial, 0, err
+		return initial, 0, fmt.Errorf("bridge: restore listen: %w", err)
 	}
 	state := initial.Clone()
 	applied, skipped := 0, 0
 	for off := first; off < end; {
 		var recs []ctlRecord
-		err := b.retryControl(ctx, "read "+topic, func() error {
-			var err error
-			recs, off, err = fetchFrom(ctx, c, topic, controlPartition, off, controlMaxWait)
-			return err
-		})
+		recs, off, err = fetchFrom(ctx, c, topic, controlPartition, off, controlMaxWait)
 		if err != nil {
-			return initial, 0, err
+			return initial, 0, fmt.Errorf("bridge: restore listen: %w", err)
 		}
 		for _, r := range recs {
 			if r.offset >= end {

@@ -54,8 +54,10 @@ func testBridge(t testing.TB, mod func(*Config)) (*Bridge, []string) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+		c, done := testClient(brokers)
+		defer done()
 		_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: all}) // best effort: unique names anyway
+		quietDefaultTransport()
 	})
 	return b, brokers
 }
@@ -134,7 +136,8 @@ func headerMap(t *testing.T, hs []kafka.Header) map[string]string {
 func recordCount(brokers []string, topic string, partitions int) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	c, done := testClient(brokers)
+	defer done()
 	var n int64
 	for p := 0; p < partitions; p++ {
 		for {
@@ -150,4 +153,23 @@ func recordCount(brokers []string, topic string, partitions int) (int64, error) 
 		}
 	}
 	return n, nil
+}
+
+// testClient returns a client on a transport of its own, and the func that
+// closes it, so that no kafka-go goroutine outlives the test.
+func testClient(brokers []string) (*kafka.Client, func()) {
+	t := &kafka.Transport{}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Transport: t, Timeout: 10 * time.Second}, t.CloseIdleConnections
+}
+
+// quietDefaultTransport closes the connection pools of kafka-go's
+// DefaultTransport, which the kafkatest helpers use: each pool keeps a
+// goroutine that refreshes metadata every few seconds, and its allocations
+// would show in the testing.AllocsPerRun checks of later tests in this
+// package (AllocsPerRun counts every goroutine's allocations). The pools
+// are recreated on next use.
+func quietDefaultTransport() {
+	if t, ok := kafka.DefaultTransport.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 )
@@ -47,11 +48,17 @@ import (
 //     (MessageTooLargeError) and after Close (io.ErrClosedPipe). It also
 //     takes two short mutexes. The per-partition queue is unbounded: the
 //     window is what bounds it.
+//   - Not every passing failure is temporary to kafka-go. A produce the
+//     transport cannot route because its cached layout lacks the topic, the
+//     partition or its leader (protocol.ErrNoTopic, ErrNoPartition,
+//     ErrNoLeader: a topic deleted and re-created, a leader election) fails
+//     at once and is not retried, whatever MaxAttempts says — found by
+//     TestTopicGoneThenBack. The bridge's transport wrapper (stopTransport)
+//     marks these errors temporary, so kafka-go retries them in order too.
 //   - A batch being retried is never abandoned by kafka-go, not even by
-//     Close (which waits for it). So the bridge wraps the transport
-//     (stopTransport): after Close every request fails at once with
-//     ErrClosed, which is not temporary, so the attempt loop ends within one
-//     back-off.
+//     Close (which waits for it). So stopTransport also makes every request
+//     fail at once with ErrClosed after Close; that is not temporary, so the
+//     attempt loop ends within one back-off.
 //
 // Hence the choice: MaxAttempts defaults to 1<<30, so kafka-go itself keeps
 // retrying a failing batch, in order, for as long as Kafka is unreachable;
@@ -101,9 +108,11 @@ func (b *Bridge) acked(rec *pending) {
 //
 //   - The bridge is closing: the records stay unanswered (the gateway
 //     redelivers them) and their room is freed.
-//   - err is retryable (possible only with a finite MaxAttempts): the records
-//     are handed to the writer again, in their order, keeping their window
-//     room, so nothing is lost and the window keeps the gateway slowed. The
+//   - err is retryable (possible only with a finite MaxAttempts): after a
+//     back-off (WriteBackoffMin doubling to WriteBackoffMax, on a timer) the
+//     records are handed to the writer again, in their order, keeping their
+//     window room, so nothing is lost and the window keeps the gateway
+//     slowed. The
 //     records behind them on the same key may already be in Kafka: ordering
 //     per key is given up for these records, which is why MaxAttempts
 //     defaults to "forever". If the writer refuses them at once, they are
@@ -125,13 +134,34 @@ func (b *Bridge) settle(msgs []kafka.Message, err error) {
 	}
 	b.errLog.warn("bridge: kafka-go gave up on a batch; re-submitting it (order per key not kept for it)",
 		slog.String("topic", msgs[0].Topic), slog.Int("records", len(msgs)), slog.String("error", err.Error()))
-	if err2 := b.w.WriteMessages(b.stopCtx, again...); err2 != nil {
-		for i := range msgs {
-			b.settleOne(&msgs[i], err2, false)
-		}
-		return
+	b.resubmit(again)
+}
+
+// resubmit hands msgs to the writer again after a back-off, keeping their
+// window room. Completion must not wait, so the back-off runs on a timer,
+// off the partition's goroutine; only failing batches get one. If the writer
+// refuses them at once with a retryable error (say the topic vanished from
+// the metadata), they are scheduled again; any other refusal settles them.
+func (b *Bridge) resubmit(msgs []kafka.Message) {
+	attempt := 0
+	for i := range msgs {
+		rec := msgs[i].WriterData.(*pending)
+		rec.resubmits++
+		attempt = max(attempt, rec.resubmits)
 	}
-	b.stats.resubmitted.Add(uint64(len(msgs)))
+	time.AfterFunc(backoff(attempt-1, b.cfg.WriteBackoffMin, b.cfg.WriteBackoffMax), func() {
+		err := b.w.WriteMessages(b.stopCtx, msgs...)
+		switch {
+		case err == nil:
+			b.stats.resubmitted.Add(uint64(len(msgs)))
+		case !b.closing(err) && retryable(err):
+			b.resubmit(msgs)
+		default:
+			for i := range msgs {
+				b.settleOne(&msgs[i], err, false)
+			}
+		}
+	})
 }
 
 // settleOne settles one record that failed with err. With mayRetry (the
@@ -208,7 +238,8 @@ func classify(err error) string {
 // stopTransport is the transport every kafka-go call of the bridge goes
 // through. After stop ends, requests fail at once with ErrClosed and
 // requests in flight are cancelled, so kafka-go's retry loops (which Close
-// would otherwise wait for) end.
+// would otherwise wait for) end. Routing failures of the transport's cached
+// layout come back as a temporary layoutError.
 type stopTransport struct {
 	rt   kafka.RoundTripper
 	stop context.Context
@@ -223,11 +254,28 @@ func (t *stopTransport) RoundTrip(ctx context.Context, addr net.Addr, req kafka.
 	defer cancel()
 	defer context.AfterFunc(t.stop, cancel)()
 	r, err := t.rt.RoundTrip(ctx, addr, req)
-	if err != nil && t.stop.Err() != nil {
+	switch {
+	case err == nil:
+	case t.stop.Err() != nil:
 		return nil, ErrClosed
+	case errors.Is(err, protocol.ErrNoTopic), errors.Is(err, protocol.ErrNoPartition), errors.Is(err, protocol.ErrNoLeader):
+		return r, layoutError{err}
 	}
 	return r, err
 }
+
+// layoutError marks a request the transport could not route because its
+// cached cluster layout lacks the topic, the partition or the partition's
+// leader (a topic just created or deleted, a leader election). kafka-go does
+// not retry those by itself; marked temporary, they are retried in order by
+// its attempt loop until a metadata refresh fixes the layout.
+type layoutError struct{ err error }
+
+func (e layoutError) Error() string { return e.err.Error() }
+func (e layoutError) Unwrap() error { return e.err }
+
+// Temporary reports true: a metadata refresh may fix the layout.
+func (e layoutError) Temporary() bool { return true }
 
 // attemptLogger receives kafka-go's error log lines, one per failed produce
 // attempt: it counts them and logs once per burst.

@@ -3,10 +3,13 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/rtm2kafka/rtm2kafka/integration/kafkatest"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
@@ -121,5 +124,90 @@ func TestNoGoroutineLeft(t *testing.T) {
 			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTopicGoneThenBack deletes a topic under a running bridge, so that
+// produces fail with UNKNOWN_TOPIC_OR_PARTITION (retryable) or, once the
+// metadata cache notices, WriteMessages refuses the record at once. Either
+// way the push must stay unanswered, keeping its window room, until the
+// topic is back, and then be answered OK — both when kafka-go retries the
+// batch itself (the default: MaxAttempts "forever") and when it gives up
+// after 2 attempts and settle re-submits it.
+func TestTopicGoneThenBack(t *testing.T) {
+	for _, attempts := range []int{0, 2} {
+		t.Run(fmt.Sprintf("MaxAttempts=%d", attempts), func(t *testing.T) {
+			b, brokers := testBridge(t, func(c *Config) {
+				c.MaxAttempts = attempts
+				c.WriteBackoffMin, c.WriteBackoffMax = 20*time.Millisecond, 100*time.Millisecond
+			})
+			p := rtm.Push{Scope: rtm.ScopeRoom, Kind: rtm.KindCmd, From: 1, To: 5, MType: 32, MID: 1, Msg: []byte("x")}
+			topic := b.router.Topic(&p)
+			rs := newReplies(2)
+			b.HandlePush(context.Background(), &p, rs.reply(0)) // warms the writer for the topic
+			rs.wait(t, 1, 10*time.Second)
+
+			c, done := testClient(brokers)
+			defer done()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if _, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}}); err != nil {
+				t.Fatalf("delete topic: %v", err)
+			}
+			for { // wait until the broker no longer knows it
+				md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+				if err == nil && len(md.Topics) == 1 && md.Topics[0].Error != nil {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("topic still there: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			p.MID = 2
+			handled := make(chan struct{})
+			go func() { // HandlePush may itself wait, retrying the hand-over
+				b.HandlePush(context.Background(), &p, rs.reply(1))
+				close(handled)
+			}()
+			time.Sleep(1500 * time.Millisecond) // many failed attempts
+			if a := rs.get(1); len(a) != 0 {
+				t.Fatalf("push answered %+v while its topic was gone", a)
+			}
+			if st := b.Stats(); st.InFlightRecords != 1 {
+				t.Fatalf("stats %+v: the record must keep its window room", st)
+			}
+			if err := kafkatest.CreateTopicErr(ctx, brokers, topic, 6, nil); err != nil {
+				t.Fatalf("recreate topic: %v", err)
+			}
+			rs.wait(t, 1, 15*time.Second)
+			<-handled
+			if a := rs.get(1); len(a) != 1 || a[0].code != 0 {
+				t.Fatalf("answers %+v, want one OK", a)
+			}
+			st := b.Stats()
+			if st.InFlightRecords != 0 || st.Acked != 2 || st.Rejected != 0 {
+				t.Fatalf("stats %+v", st)
+			}
+			t.Logf("stats %+v", st)
+		})
+	}
+}
+
+func setTopicConfig(t *testing.T, brokers []string, topic, name, value string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, done := testClient(brokers)
+	defer done()
+	res, err := c.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: []kafka.IncrementalAlterConfigsRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+		Configs: []kafka.IncrementalAlterConfigsRequestConfig{{Name: name, Value: value, ConfigOperation: kafka.ConfigOperationSet}},
+	}}})
+	if err == nil && len(res.Resources) == 1 {
+		err = res.Resources[0].Error
+	}
+	if err != nil {
+		t.Fatalf("set %s=%s on %s: %v", name, value, topic, err)
 	}
 }

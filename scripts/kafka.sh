@@ -88,7 +88,8 @@ with_lock() { # with_lock <lockfile> <cmd...>: serialize concurrent runs (other 
   mkdir -p "$(dirname "$lf")"
   if command -v flock >/dev/null 2>&1; then
     (
-      flock -w 600 9 || die "could not get lock $lf within 600s" "another kafka.sh seems stuck; check: ps aux | grep kafka.sh"
+      flock -w 600 9 || die "could not get lock $lf within 600s" \
+        "another process holds it; see who: fuser -v $lf (a broker started by an older kafka.sh may hold it: kill that pid)"
       "$@"
     ) 9>"$lf"
   else
@@ -179,6 +180,11 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 delete.topic.enable=true
 
+# fast recovery after `kill` (SIGKILL): a restarted broker cannot register until the
+# old registration's session expires (DUPLICATE_BROKER_REGISTRATION); default 9s.
+broker.session.timeout.ms=4000
+broker.heartbeat.interval.ms=500
+
 # light on a 2-core machine
 num.network.threads=2
 num.io.threads=4
@@ -257,7 +263,9 @@ start_locked() {
       -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="${LOG4J}" -Dkafka.logs.dir="${LOGDIR}" \
       ${KAFKA_JVM_OPTS:-} \
-      -cp "${LIBS}/*" kafka.Kafka "${PROPS}" >"$STDOUT_LOG" 2>&1 </dev/null &
+      -cp "${LIBS}/*" kafka.Kafka "${PROPS}" >"$STDOUT_LOG" 2>&1 </dev/null 3>&- 9>&- &
+    # (3>&- 9>&-: the broker must not inherit the progress fd — it would keep a caller's
+    # pipe open — nor the lock fd, which would hold the state lock for its lifetime.)
     pid=$!
     echo "$pid" >"$PIDFILE"
     log "[launch] broker pid ${pid}, log ${SERVER_LOG} ($(elapsed))"

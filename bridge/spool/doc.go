@@ -9,8 +9,8 @@
 // record with [Spool.Append] (or [Spool.AppendAsync]) and answers the push
 // only once that call reports success: the record is then on disk and fsynced.
 // From the first spilled record on, the bridge sends every new record to the
-// spool too, for as long as [Spool.Len] is not zero, so that nothing overtakes
-// what is spooled. One drainer goroutine moves records back to Kafka in order:
+// spool too, for as long as [Spool.Empty] is false (untrimmed records, or
+// appends not yet completed), so that nothing overtakes what is spooled. One drainer goroutine moves records back to Kafka in order:
 //
 //	for {
 //		if err := sp.Wait(ctx); err != nil {
@@ -50,8 +50,9 @@
 //     the report estimates how many.
 //   - Disk budget: Append refuses with [ErrFull], writing nothing, when the
 //     untrimmed records plus the new ones would exceed [Options.MaxBytes]. The
-//     files on disk can exceed the budget by at most the trimmed prefix of the
-//     oldest segment plus one segment header per file.
+//     files on disk can exceed the budget by at most one segment: the trimmed
+//     prefix of the oldest one (a drained spool keeps its last segment until
+//     the next append starts a new one), plus an 8-byte header per file.
 //   - One process per directory: Open takes an exclusive flock(2) on
 //     dir/LOCK and fails with [ErrLocked] while another open spool holds it,
 //     in this process or another.
@@ -66,8 +67,8 @@
 // corrupted tail", is open); it fsyncs inside every write under a mutex, so
 // concurrent writers do not share an fsync; and it cannot truncate the log to
 // empty ("at least one entry exists following a truncate"), which a drained
-// spool is most of the time. The format below is about 150 lines of code and
-// every byte of it is tested.
+// spool is most of the time. The format below takes about 200 lines of code,
+// and the tests cut and flip its bytes.
 //
 // A spool directory holds:
 //

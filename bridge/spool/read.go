@@ -9,7 +9,7 @@ import (
 
 // Peek defaults for zero limits.
 const (
-	DefaultPeekRecords = 1024    // records per Peek when max is 0
+	DefaultPeekRecords = 1024    // records per Peek when maxRecords is 0
 	DefaultPeekBytes   = 1 << 20 // encoded bytes per Peek when maxBytes is 0
 	maxPeekChunk       = 8 << 20 // largest single read
 )

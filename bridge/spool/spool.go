@@ -7,11 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// Spool is an open spool directory. Append and AppendAsync may be called
-// from any number of goroutines; Peek and Trim are meant for one drainer
+// Spool is an open spool directory. Append, AppendAsync, Len, Empty, Bytes,
+// OldestAge, Wait and Stats may be called from any number of goroutines; Peek and Trim are meant for one drainer
 // (they are safe to call concurrently, but serialise). A Spool holds the
 // directory's lock until Close.
 type Spool struct {
@@ -26,6 +27,7 @@ type Spool struct {
 	writerDone chan struct{}  // closed by the writer goroutine when it has exited
 	senders    sync.WaitGroup // appenders between their closed check and their send
 	reqPool    sync.Pool      // *request, reused by synchronous Appends
+	inflight   atomic.Int64   // records handed to Append/AppendAsync and not yet completed
 	w          *writer        // state owned by the writer goroutine
 
 	readMu sync.Mutex // serialises Peek and Trim, which own the segments' read handles' use
@@ -79,7 +81,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 		opts:       o,
 		log:        o.Logger,
 		lock:       lk,
-		reqs:       make(chan *request, 256),
+		reqs:       make(chan *request, queueLen),
 		closing:    make(chan struct{}),
 		stop:       make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -136,12 +138,24 @@ func (s *Spool) closeReadHandles() {
 	}
 }
 
-// Len returns the number of untrimmed, durable records: while it is not
-// zero, new records must go to the spool too, or they would overtake it.
+// Len returns the number of untrimmed, durable records (see also Empty).
 func (s *Spool) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return int(s.records)
+}
+
+// Empty reports whether the spool holds no untrimmed record and no append
+// is in progress. This, not Len, is the test for sending a new record
+// straight to Kafka: a record whose append has not completed yet is not in
+// Len but must not be overtaken either.
+func (s *Spool) Empty() bool {
+	// inflight first: the writer publishes records before it counts them out
+	// of inflight, so a zero here means Len already includes them.
+	if s.inflight.Load() != 0 {
+		return false
+	}
+	return s.Len() == 0
 }
 
 // Bytes returns the encoded size of the untrimmed records, the amount that
@@ -238,8 +252,11 @@ func (s *Spool) publishLocked(sg *segment, newSize int64, n uint64, first int64)
 		s.headTime = first
 	}
 	s.st.Appended += n
-	close(s.notify)
-	s.notify = make(chan struct{})
+	if wasEmpty {
+		// Wait only ever waits on an empty spool.
+		close(s.notify)
+		s.notify = make(chan struct{})
+	}
 }
 
 func (s *Spool) path(name string) string { return filepath.Join(s.dir, name) }

@@ -377,12 +377,12 @@ func TestTrimAcrossSegmentsDeletesFiles(t *testing.T) {
 	if len(left) >= len(files) || left[0] == files[0] {
 		t.Fatalf("after trimming 10 records files %v, before %v", left, files)
 	}
-	for _, f := range left {
-		var base uint64
-		fmt.Sscanf(f, "%d.seg", &base)
-		if base > 11 && f == left[0] {
-			t.Fatalf("segment %s holding record 11 was deleted", f)
-		}
+	// The oldest file left holds record 11, the new head.
+	if left[0] > segName(11) || (len(left) > 1 && left[1] <= segName(11)) {
+		t.Fatalf("after trimming up to record 10 the files are %v", left)
+	}
+	if st := s.Stats(); st.Segments != len(left) || st.Records != 20 {
+		t.Fatalf("stats after trim: %+v", st)
 	}
 	drainAll(t, s, 3, 0)
 	// The last (active) segment stays until the next append starts a new one.
@@ -546,4 +546,105 @@ func TestConcurrentAppendPeekTrimClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestAppendCancelledWhileQueuedWritesNothing(t *testing.T) {
+	// A long linger keeps the request queued in the writer while the
+	// caller's context ends: the request must be withdrawn, not written.
+	s := mustOpen(t, t.TempDir(), Options{SyncInterval: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := s.Append(ctx, testRec(1, 10))
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "nothing written") {
+		t.Fatalf("Append: %v", err)
+	}
+	if err := s.Append(context.Background(), testRec(2, 10)); err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.Peek(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || !sameRecord(es[0].Record, testRec(2, 10)) || es[0].Pos.Seq != 1 {
+		t.Fatalf("spool holds %d records, first %q", len(es), es[0].Key)
+	}
+}
+
+func TestPeekDetectsLaterCorruption(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{})
+	if err := s.Append(context.Background(), testRec(1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, segFiles(t, dir)[0])
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0xff}, segHdrLen+60); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Peek(0, 0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Peek of a record changed on disk: %v, want ErrCorrupt", err)
+	}
+}
+
+func TestEmptyCountsAppendsInFlight(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{SyncInterval: 100 * time.Millisecond})
+	if !s.Empty() {
+		t.Fatal("a new spool is not Empty")
+	}
+	done := make(chan error, 1)
+	if err := s.AppendAsync(context.Background(), []Record{testRec(1, 1)}, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 0 || s.Empty() {
+		t.Fatalf("during the linger: Len %d, Empty %v; want 0, false", s.Len(), s.Empty())
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 1 || s.Empty() {
+		t.Fatalf("after the append: Len %d, Empty %v", s.Len(), s.Empty())
+	}
+	drainAll(t, s, 0, 0)
+	if !s.Empty() {
+		t.Fatal("not Empty after a full drain")
+	}
+}
+
+func TestCloseCompletesQueuedAppends(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{SyncInterval: 200 * time.Millisecond})
+	const n = 10
+	results := make(chan error, n)
+	for i := range n {
+		if err := s.AppendAsync(context.Background(), []Record{testRec(i, 10)}, func(err error) { results <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		select {
+		case err := <-results:
+			if err != nil {
+				t.Fatalf("queued append completed with %v", err)
+			}
+		default:
+			t.Fatal("Close returned before completing a queued append")
+		}
+	}
+	if err := s.AppendAsync(context.Background(), []Record{testRec(0, 1)}, func(error) { t.Error("callback after Close") }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AppendAsync after Close: %v", err)
+	}
+	var want []Record
+	for i := range n {
+		want = append(want, testRec(i, 10))
+	}
+	checkRecords(t, dir, Options{}, want)
 }

@@ -29,6 +29,10 @@ type request struct {
 }
 
 const (
+	// queueLen bounds the requests waiting for the writer goroutine, and so
+	// the records one fsync can cover; appenders beyond it wait (for an
+	// fsync at most). The bridge's window bounds the records behind them.
+	queueLen   = 1024
 	writeChunk = 4 << 20  // write buffered frames once this many bytes are pending
 	maxKeptBuf = 16 << 20 // drop the encode buffer after a batch if it grew past this
 	fullLogGap = 10 * time.Second
@@ -73,6 +77,7 @@ func (s *Spool) Append(ctx context.Context, recs ...Record) error {
 	if r.state == statePending {
 		r.state = stateCancelled
 		r.mu.Unlock()
+		s.inflight.Add(-int64(len(recs))) // the writer skips a cancelled request
 		return fmt.Errorf("spool: append: %w (nothing written)", ctx.Err())
 	}
 	r.mu.Unlock()
@@ -88,8 +93,9 @@ func (s *Spool) Append(ctx context.Context, recs ...Record) error {
 
 // AppendAsync hands recs to the writer and returns at once; done is called
 // exactly once, from the writer goroutine, with Append's result once the
-// records are durable or refused. done must not block: settle the push and
-// return. The records' byte slices (and the Topic and header strings) must
+// records are durable or refused. done must not block and must not call
+// Append or AppendAsync (the writer would wait for itself): settle the push
+// and return. The records' byte slices (and the Topic and header strings) must
 // not change until done is called; the recs slice itself is copied. ctx
 // limits only the wait for room in the writer's queue: if AppendAsync returns
 // an error, nothing was written and done is not called.
@@ -107,7 +113,8 @@ func (s *Spool) AppendAsync(ctx context.Context, recs []Record, done func(error)
 	return nil
 }
 
-// enqueue passes r to the writer goroutine.
+// enqueue passes r to the writer goroutine and counts its records in
+// inflight until the writer completes it.
 func (s *Spool) enqueue(ctx context.Context, r *request) error {
 	s.mu.Lock()
 	if s.closed {
@@ -117,12 +124,16 @@ func (s *Spool) enqueue(ctx context.Context, r *request) error {
 	s.senders.Add(1)
 	s.mu.Unlock()
 	defer s.senders.Done()
+	n := int64(len(r.recs))
+	s.inflight.Add(n)
 	select {
 	case s.reqs <- r:
 		return nil
 	case <-ctx.Done():
+		s.inflight.Add(-n)
 		return ctx.Err()
 	case <-s.closing:
+		s.inflight.Add(-n)
 		return ErrClosed
 	}
 }
@@ -242,6 +253,7 @@ func (w *writer) process() {
 		if r.state == stateCancelled {
 			continue // its Append has returned; nobody waits
 		}
+		w.s.inflight.Add(-int64(len(r.recs)))
 		if r.cb != nil {
 			cb, err := r.cb, r.err
 			w.s.putRequest(r)
@@ -501,7 +513,7 @@ func (w *writer) checkAge() {
 	age, recs := s.oldestAgeLocked(), s.records
 	s.mu.Unlock()
 	if age > s.opts.MaxAge && time.Since(w.ageWarnedAt) >= ageWarnGap {
-		s.log.Warn("spool: oldest record is older than SPOOL max age; is Kafka reachable?", "dir", s.dir,
+		s.log.Warn("spool: oldest record is older than MaxAge; is Kafka reachable?", "dir", s.dir,
 			"oldest_age", age.Round(time.Second).String(), "max_age", s.opts.MaxAge.String(), "records", recs)
 		w.ageWarnedAt = time.Now()
 	}

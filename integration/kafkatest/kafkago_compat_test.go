@@ -495,6 +495,8 @@ func readGroup(t *testing.T, brokers []string, topic, group string, n int, timeo
 		Brokers: brokers, GroupID: group, Topic: topic,
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 200 * time.Millisecond,
 		StartOffset: kafka.FirstOffset, HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second,
+		// default 5s: the first join on a fresh broker waits for __consumer_offsets to be created
+		JoinGroupBackoff: 250 * time.Millisecond,
 	})
 	defer func() {
 		if err := r.Close(); err != nil { // LeaveGroup
@@ -571,7 +573,9 @@ func TestWriterAfterCreateTopics(t *testing.T) {
 	if err != nil || res.Errors[viaClient] != nil {
 		t.Fatalf("Client.CreateTopics: %v %v", err, res.Errors)
 	}
-	t.Cleanup(func() { _, _ = c.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{viaClient}}) })
+	t.Cleanup(func() {
+		_, _ = c.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{viaClient}})
+	})
 	if err := write(viaClient); err != nil {
 		t.Fatalf("write right after Client.CreateTopics on the same Transport: %v", err)
 	}
@@ -585,7 +589,9 @@ func TestWriterAfterCreateTopics(t *testing.T) {
 	if err := conn.CreateTopics(kafka.TopicConfig{Topic: viaConn, NumPartitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatalf("Conn.CreateTopics: %v", err)
 	}
-	t.Cleanup(func() { _, _ = c.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{viaConn}}) })
+	t.Cleanup(func() {
+		_, _ = c.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{viaConn}})
+	})
 	err = write(viaConn)
 	t.Logf("write right after Conn.CreateTopics with a warm Transport: %v (UnknownTopicOrPartition expected until MetadataTTL)", err)
 	if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
