@@ -108,8 +108,8 @@ func (b *Bridge) checkControlTopic(ctx context.Context, c *kafka.Client) []strin
 // writableTTL is how long a CheckWritable result is reused.
 const writableTTL = time.Second
 
-// CheckWritable reports whether Kafka is reachable and the control topic's
-// partition has a leader, for /readyz. A result is reused for one second so
+// CheckWritable reports whether Kafka is reachable and the leader of the
+// control topic's partition answers (a ListOffsets request), for /readyz. A result is reused for one second so
 // that frequent probes do not turn into frequent requests; a check takes at
 // most two seconds.
 func (b *Bridge) CheckWritable(ctx context.Context) error {
@@ -126,28 +126,11 @@ func (b *Bridge) CheckWritable(ctx context.Context) error {
 }
 
 func (b *Bridge) checkWritable(ctx context.Context) error {
-	topic := b.router.ControlTopic()
-	md, err := b.client(2*time.Second).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return fmt.Errorf("bridge: kafka metadata: %w", err)
-	}
-	if len(md.Topics) != 1 {
-		return fmt.Errorf("bridge: kafka metadata: %d topics for %s", len(md.Topics), topic)
-	}
-	t := md.Topics[0]
-	if t.Error != nil {
-		return fmt.Errorf("bridge: topic %s: %w", topic, t.Error)
-	}
-	for _, p := range t.Partitions {
-		if p.Error != nil {
-			return fmt.Errorf("bridge: topic %s partition %d: %w", topic, p.ID, p.Error)
-		}
-		if p.Leader.Host == "" {
-			return fmt.Errorf("bridge: topic %s partition %d has no leader", topic, p.ID)
-		}
-	}
-	if len(t.Partitions) == 0 {
-		return fmt.Errorf("bridge: topic %s has no partitions", topic)
+	// Metadata would come from the transport's cache, which keeps the last
+	// good answer while Kafka is down; ListOffsets goes to the partition's
+	// leader every time.
+	if _, _, err := listOffsets(ctx, b.client(2*time.Second), b.router.ControlTopic(), controlPartition); err != nil {
+		return fmt.Errorf("bridge: kafka not writable: %w", err)
 	}
 	return nil
 }

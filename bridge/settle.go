@@ -60,10 +60,19 @@ import (
 //     fail at once with ErrClosed after Close; that is not temporary, so the
 //     attempt loop ends within one back-off.
 //
+//   - kafka-go has no idempotent producer: an attempt that timed out may
+//     still have been appended, and its retry appends the records again. So
+//     delivery is at least once; a consumer drops duplicates by the rtm-mid
+//     header (with rtm-from and rtm-to), as it does for gateway redeliveries.
+//
 // Hence the choice: MaxAttempts defaults to 1<<30, so kafka-go itself keeps
 // retrying a failing batch, in order, for as long as Kafka is unreachable;
 // the window stays full meanwhile and backpressure reaches the gateway. What
-// reaches settle is then, in practice, only what kafka-go refuses to retry.
+// reaches settle is then, in practice, only what kafka-go refuses to retry:
+// records Kafka refuses for good (answered with an error), and the rare
+// network failure kafka-go does not count as temporary but retryable does
+// (say a broker name that stops resolving), which settle re-submits at the
+// price of order for those records.
 
 // codeProduceFailed is the FPNN code of the error answer for a push Kafka
 // refused for good ("unknown error"; the ex says why).
@@ -82,17 +91,21 @@ func (b *Bridge) completion(msgs []kafka.Message, err error) {
 	}
 }
 
-// acked answers a record Kafka acknowledged and frees its window room.
+// acked answers a record Kafka acknowledged and frees its window room. The
+// counting and the room come first, so that whoever sees the answer also
+// sees them.
 func (b *Bridge) acked(rec *pending) {
 	var err error
 	if rec.deadErr != "" {
-		err = rec.reply.Error(rtm.CodeDecoding, rec.deadErr)
 		b.stats.deadLetters.Add(1)
 		b.metrics.deadLetter()
+		b.win.release(rec.size)
+		err = rec.reply.Error(rtm.CodeDecoding, rec.deadErr)
 	} else {
-		err = rec.reply.OK()
 		b.stats.acked.Add(1)
 		b.metrics.acked(time.Since(rec.start))
+		b.win.release(rec.size)
+		err = rec.reply.OK()
 	}
 	if errors.Is(err, rtm.ErrConnClosed) {
 		// In Kafka, but the gateway will not hear it: it redelivers, and the
@@ -100,7 +113,6 @@ func (b *Bridge) acked(rec *pending) {
 		b.stats.lost.Add(1)
 		b.metrics.answerLost()
 	}
-	b.win.release(rec.size)
 }
 
 // settle is the one place that decides what happens to records Kafka did not
@@ -182,13 +194,13 @@ func (b *Bridge) settleOne(m *kafka.Message, err error, mayRetry bool) (retry bo
 	reason := classify(err)
 	b.stats.rejected.Add(1)
 	b.metrics.produceError(reason)
+	b.win.release(rec.size)
 	b.errLog.warn("bridge: Kafka refused a record; answering the push with an error",
 		slog.String("topic", m.Topic), slog.String("reason", reason), slog.String("error", err.Error()))
 	if aerr := rec.reply.Error(codeProduceFailed, fmt.Sprintf("bridge: produce %s: %v", m.Topic, err)); errors.Is(aerr, rtm.ErrConnClosed) {
 		b.stats.lost.Add(1)
 		b.metrics.answerLost()
 	}
-	b.win.release(rec.size)
 	return false
 }
 

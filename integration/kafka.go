@@ -1,0 +1,344 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/rtm2kafka/rtm2kafka/integration/kafkatest"
+	"github.com/rtm2kafka/rtm2kafka/topics"
+)
+
+// Router returns the default router for prefix (the topic names a daemon
+// with KAFKA_TOPIC_PREFIX=prefix uses).
+func Router(t testing.TB, prefix string) *topics.Router {
+	t.Helper()
+	r := &topics.Router{Prefix: prefix}
+	if err := r.Init(); err != nil {
+		t.Fatalf("Router(%q): %v", prefix, err)
+	}
+	return r
+}
+
+// Prefix returns a topic prefix unique to the test (kafkatest.UniquePrefix
+// without its trailing "-") and deletes every topic the daemon creates under
+// it when the test ends (unless KAFKATEST_KEEP_TOPICS=1).
+func Prefix(t testing.TB, brokers []string) string {
+	t.Helper()
+	p := strings.TrimSuffix(kafkatest.UniquePrefix(t), "-")
+	if os.Getenv(kafkatest.EnvKeepTopics) == "1" {
+		return p
+	}
+	r := Router(t, p)
+	t.Cleanup(func() {
+		names := append(r.Topics(), r.DeadLetterTopic(), r.ControlTopic(), r.ControlResultsTopic())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+		_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: names}) // best effort: unknown topics are fine
+	})
+	return p
+}
+
+// ReadTopic reads every record of topic from the first offset of each
+// partition up to the partition's end as of the call. Records are in
+// partition order, partitions one after the other. A topic that does not
+// exist reads as empty.
+func ReadTopic(ctx context.Context, brokers []string, topic string) ([]kafka.Message, error) {
+	parts, err := kafkatest.Partitions(ctx, brokers, topic)
+	if err != nil {
+		if errors.Is(err, kafka.UnknownTopicOrPartition) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("integration: read %s: %w", topic, err)
+	}
+	tr := &kafka.Transport{DialTimeout: 5 * time.Second}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 15 * time.Second}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, p := range parts {
+		req.Topics[topic] = append(req.Topics[topic], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
+	res, err := c.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("integration: list offsets of %s: %w", topic, err)
+	}
+	var out []kafka.Message
+	for _, po := range res.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("integration: list offsets of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		for off := po.FirstOffset; off < po.LastOffset; {
+			fr, err := c.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: po.Partition, Offset: off,
+				MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 500 * time.Millisecond})
+			if err != nil {
+				return nil, fmt.Errorf("integration: fetch %s/%d@%d: %w", topic, po.Partition, off, err)
+			}
+			if fr.Error != nil {
+				return nil, fmt.Errorf("integration: fetch %s/%d@%d: %w", topic, po.Partition, off, fr.Error)
+			}
+			for {
+				r, err := fr.Records.ReadRecord()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					return nil, fmt.Errorf("integration: fetch %s/%d@%d: %w", topic, po.Partition, off, err)
+				}
+				if r.Offset < off || r.Offset >= po.LastOffset {
+					continue
+				}
+				m := kafka.Message{Topic: topic, Partition: po.Partition, Offset: r.Offset, Time: r.Time}
+				if m.Key, err = readBytes(r.Key); err == nil {
+					m.Value, err = readBytes(r.Value)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("integration: read %s/%d@%d: %w", topic, po.Partition, r.Offset, err)
+				}
+				for _, h := range r.Headers {
+					m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: bytes.Clone(h.Value)})
+				}
+				out = append(out, m)
+				off = r.Offset + 1
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("integration: read %s: %w", topic, ctx.Err())
+			}
+		}
+	}
+	return out, nil
+}
+
+func readBytes(b kafka.Bytes) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	defer b.Close()
+	out := make([]byte, b.Len())
+	_, err := io.ReadFull(b, out)
+	return out, err
+}
+
+// ReadTopics reads every topic with [ReadTopic] and decodes each record
+// with [DecodeRecord]; it fails the test on any error.
+func ReadTopics(t testing.TB, brokers []string, names []string) []Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out []Record
+	for _, name := range names {
+		msgs, err := ReadTopic(ctx, brokers, name)
+		if err != nil {
+			t.Fatalf("ReadTopics: %v", err)
+		}
+		for i := range msgs {
+			r, err := DecodeRecord(msgs[i])
+			if err != nil {
+				t.Fatalf("ReadTopics: %s/%d@%d: %v", name, msgs[i].Partition, msgs[i].Offset, err)
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// DataTopics returns the 15 message topics and the events topic of prefix.
+func DataTopics(t testing.TB, prefix string) []string { return Router(t, prefix).Topics() }
+
+// Record is one data record as a consumer sees it.
+type Record struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       string
+	Headers   map[string]string // each header's last value
+	Value     Value
+	Raw       []byte // the record value
+}
+
+// Value is the JSON value of a message or event record (docs/records.md);
+// integers are int64, optional strings pointers (nil when absent).
+type Value struct {
+	Scope      string          `json:"scope"`
+	Kind       string          `json:"kind"`
+	PID        int64           `json:"pid"`
+	From       int64           `json:"from"`
+	To         int64           `json:"to"`
+	MType      int64           `json:"mtype"`
+	MID        int64           `json:"mid"`
+	Msg        *string         `json:"msg"`
+	MsgB64     *string         `json:"msg_b64"`
+	Attrs      *string         `json:"attrs"`
+	AttrsB64   *string         `json:"attrs_b64"`
+	MTime      int64           `json:"mtime"`
+	ReceivedAt int64           `json:"received_at"`
+	Audio      json.RawMessage `json:"audio"`
+	File       json.RawMessage `json:"file"`
+	Event      string          `json:"event"`
+	UID        int64           `json:"uid"`
+	Time       int64           `json:"time"`
+	Endpoint   string          `json:"endpoint"`
+	Data       *string         `json:"data"`
+	DataB64    *string         `json:"data_b64"`
+}
+
+// Body returns the message body bytes (msg or decoded msg_b64).
+func (v *Value) Body() ([]byte, error) { return strOrB64(v.Msg, v.MsgB64, "msg") }
+
+// AttrsBytes returns the attrs bytes (attrs or decoded attrs_b64).
+func (v *Value) AttrsBytes() ([]byte, error) { return strOrB64(v.Attrs, v.AttrsB64, "attrs") }
+
+func strOrB64(s, b64 *string, name string) ([]byte, error) {
+	switch {
+	case s != nil && b64 != nil:
+		return nil, fmt.Errorf("both %s and %s_b64 present", name, name)
+	case s != nil:
+		return []byte(*s), nil
+	case b64 != nil:
+		return base64.StdEncoding.DecodeString(*b64)
+	}
+	return nil, fmt.Errorf("neither %s nor %s_b64 present", name, name)
+}
+
+// DecodeRecord decodes a data record's JSON value (unknown fields are
+// errors, so a schema change shows up) and its headers.
+func DecodeRecord(m kafka.Message) (Record, error) {
+	r := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key),
+		Headers: make(map[string]string, len(m.Headers)), Raw: m.Value}
+	for _, h := range m.Headers {
+		r.Headers[h.Key] = string(h.Value)
+	}
+	dec := json.NewDecoder(bytes.NewReader(m.Value))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r.Value); err != nil {
+		return r, fmt.Errorf("decode value %q: %w", m.Value, err)
+	}
+	return r, nil
+}
+
+// HeaderInt returns header name as an int64 (0 and false when absent or
+// not a number).
+func (r *Record) HeaderInt(name string) (int64, bool) {
+	v, ok := r.Headers[name]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}
+
+// PrivateKafka is a broker of the test's own, run by scripts/kafka.sh on
+// other ports with another state directory, for outage tests.
+type PrivateKafka struct {
+	// Brokers is its bootstrap address list.
+	Brokers []string
+
+	script string
+	env    []string
+	mu     sync.Mutex
+}
+
+// StartPrivateKafka starts a private broker (about 5 s) and stops it, wiping
+// its data, when the test ends. It never touches the shared broker: the
+// ports and the state directory are its own.
+func StartPrivateKafka(t testing.TB) *PrivateKafka {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := portOf(t, FreeAddr(t))
+	cport := portOf(t, FreeAddr(t))
+	if port == "19092" || cport == "19093" || port == cport {
+		t.Fatalf("StartPrivateKafka: unlucky ports %s/%s", port, cport)
+	}
+	state := filepath.Join(t.TempDir(), "kafka")
+	k := &PrivateKafka{
+		Brokers: []string{"127.0.0.1:" + port},
+		script:  filepath.Join(root, "scripts", "kafka.sh"),
+		env: append(os.Environ(), "KAFKA_PORT="+port, "KAFKA_CONTROLLER_PORT="+cport,
+			"RTM2KAFKA_STATE="+state, "KAFKA_HEAP=-Xms128m -Xmx512m"),
+	}
+	t.Cleanup(func() {
+		if out, err := k.run("stop"); err != nil {
+			t.Logf("private kafka stop: %v\n%s", err, out)
+		}
+	})
+	// Up to three tries: a first start formats the storage with a random
+	// cluster id, which kafka.sh passes as "-t <id>"; an id starting with
+	// "-" (1 in 64) is taken for an option and the format fails.
+	var out string
+	for try := 0; try < 3; try++ {
+		if out, err = k.run("start"); err == nil {
+			return k
+		}
+		if !strings.Contains(out, "formatting KRaft storage") {
+			break
+		}
+	}
+	t.Fatalf("StartPrivateKafka: %v\n%s", err, out)
+	return nil
+}
+
+func portOf(t testing.TB, addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (k *PrivateKafka) run(args ...string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	c := exec.Command("bash", append([]string{k.script}, args...)...)
+	c.Env = k.env
+	out, err := c.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("integration: kafka.sh %s: %w", strings.Join(args, " "), err)
+	}
+	return string(out), nil
+}
+
+// Start starts (or restarts, on the same data) the broker and waits until it
+// serves.
+func (k *PrivateKafka) Start() error {
+	out, err := k.run("start")
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	return nil
+}
+
+// Kill SIGKILLs the broker (a crash), keeping its data.
+func (k *PrivateKafka) Kill() error {
+	out, err := k.run("kill")
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	return nil
+}
+
+// Stop stops the broker cleanly, keeping its data.
+func (k *PrivateKafka) Stop() error {
+	out, err := k.run("stop", "--keep-data")
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	return nil
+}
