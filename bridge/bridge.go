@@ -93,6 +93,21 @@ type Config struct {
 	Metrics *Metrics
 	// Now gives the time stamped into records; nil means time.Now.
 	Now func() time.Time
+
+	// SpoolDir, when set, turns on the durable spool (spool_path.go): a
+	// record Kafka does not ack within SpoolAckBudget is fsynced to this
+	// directory and its push answered from there. Empty: no spool, every
+	// push is answered after its Kafka ack.
+	SpoolDir string
+	// SpoolMaxBytes is the spool's disk budget; default 1 GiB. A full spool
+	// back-pressures the gateway.
+	SpoolMaxBytes int64
+	// SpoolAckBudget is how long a record may wait for Kafka's ack before
+	// the bridge spills; default 2 s (the gateway waits about 5 s).
+	SpoolAckBudget time.Duration
+	// SpoolMaxAge, when positive, logs a warning while the oldest spooled
+	// record is older than this. Nothing is dropped for its age.
+	SpoolMaxAge time.Duration
 }
 
 // defaults fills every zero field with its default.
@@ -139,6 +154,12 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.SpoolMaxBytes == 0 {
+		c.SpoolMaxBytes = DefaultSpoolMaxBytes
+	}
+	if c.SpoolAckBudget == 0 {
+		c.SpoolAckBudget = DefaultSpoolAckBudget
+	}
 }
 
 // Validate reports the first setting that cannot work. It checks a copy
@@ -158,6 +179,8 @@ func (c Config) Validate() error {
 		return errors.New("bridge: config: partitions and replication factor must be positive, or -1 for the broker's default")
 	case c.MaxAttempts < 0:
 		return errors.New("bridge: config: max attempts must not be negative")
+	case c.SpoolMaxBytes < 0 || c.SpoolAckBudget < 0 || c.SpoolMaxAge < 0:
+		return errors.New("bridge: config: spool budget, ack budget and max age must not be negative")
 	case c.WriteBackoffMin < 0 || c.WriteBackoffMax < c.WriteBackoffMin:
 		return fmt.Errorf("bridge: config: write back-off %v..%v is not a valid range", c.WriteBackoffMin, c.WriteBackoffMax)
 	}
@@ -200,6 +223,8 @@ type Bridge struct {
 	listenMu sync.Mutex
 	listen   rtm.ListenState // last known listen state, for set_all
 
+	sp *spoolPath // nil without Config.SpoolDir; see spool_path.go
+
 	writableMu  sync.Mutex
 	writableAt  time.Time
 	writableErr error
@@ -209,6 +234,7 @@ type Bridge struct {
 type counters struct {
 	pushes, acked, deadLetters, rejected, dropped, lost, resubmitted atomic.Uint64
 	ctlApplied, ctlRejected                                          atomic.Uint64
+	spilled, drained, spoolDups                                      atomic.Uint64
 }
 
 // Stats is a snapshot of the bridge's counters, for /status.
@@ -224,6 +250,9 @@ type Stats struct {
 	InFlightBytes   int64  `json:"inflight_bytes"`   // bytes in the window now
 	ControlApplied  uint64 `json:"control_applied"`  // control commands applied
 	ControlRejected uint64 `json:"control_rejected"` // control commands rejected
+	Spilled         uint64 `json:"spilled"`          // records answered from the spool (fsynced there)
+	Drained         uint64 `json:"drained"`          // spooled records produced to Kafka, acked and trimmed
+	SpoolDuplicates uint64 `json:"spool_duplicates"` // spilled records Kafka acked too (a second copy)
 }
 
 // Stats returns the bridge's counters.
@@ -241,6 +270,9 @@ func (b *Bridge) Stats() Stats {
 		InFlightBytes:   n,
 		ControlApplied:  b.stats.ctlApplied.Load(),
 		ControlRejected: b.stats.ctlRejected.Load(),
+		Spilled:         b.stats.spilled.Load(),
+		Drained:         b.stats.drained.Load(),
+		SpoolDuplicates: b.stats.spoolDups.Load(),
 	}
 }
 
@@ -286,6 +318,12 @@ func New(cfg Config) (*Bridge, error) {
 		Transport:              b.rt,
 		AllowAutoTopicCreation: false,
 	}
+	if cfg.SpoolDir != "" {
+		if err := b.openSpool(); err != nil {
+			b.stopNow()
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -310,8 +348,22 @@ type pending struct {
 	// resubmits counts how often settle handed the record to the writer
 	// again; only settle's timer goroutine touches it after submit.
 	resubmits int
-	hdrs      [maxInlineHeaders]kafka.Header
+	// state says who settles the record (stInflight, stSettled, stSpilled):
+	// exactly one of Kafka's completion, the submit path and the spool
+	// wins it, so the reply is sent once and the window room freed once.
+	state atomic.Int32
+	hdrs  [maxInlineHeaders]kafka.Header
 }
+
+// Record states (pending.state).
+const (
+	stInflight int32 = iota // handed to Kafka (or about to be), not settled
+	stSettled               // settled by the Kafka path: acked, refused or abandoned
+	stSpilled               // taken by the spool: answered once its append completes
+)
+
+// claim takes the record for the Kafka path; false means the spool took it.
+func (p *pending) claim() bool { return p.state.CompareAndSwap(stInflight, stSettled) }
 
 // HandlePush produces p into its topic and arranges for r to be answered once
 // Kafka has acknowledged the record: r.OK for a routed push, r.Error with
@@ -345,6 +397,10 @@ func (b *Bridge) HandlePush(ctx context.Context, p *rtm.Push, r rtm.Reply) {
 		} else {
 			b.drop(reasonCanceled)
 		}
+		return
+	}
+	if b.sp != nil {
+		b.route(ctx, msg)
 		return
 	}
 	b.submit(ctx, msg)
@@ -426,7 +482,11 @@ func (b *Bridge) encode(p *rtm.Push, rec *pending) kafka.Message {
 // decides what then happens, and for a retryable refusal submit waits and
 // tries again while holding the window room, so the reader stays parked.
 func (b *Bridge) submit(ctx context.Context, msg kafka.Message) {
+	rec := msg.WriterData.(*pending)
 	for attempt := 0; ; attempt++ {
+		if rec.state.Load() != stInflight {
+			return // spilled while waiting: the spool answers it
+		}
 		err := b.w.WriteMessages(ctx, msg)
 		if err == nil {
 			return
@@ -457,6 +517,9 @@ func (b *Bridge) drop(reason string) {
 
 // abandon leaves the record of m unanswered, counts it and frees its room.
 func (b *Bridge) abandon(m *kafka.Message, reason string) {
+	if !m.WriterData.(*pending).claim() {
+		return // spilled: the spool answers it
+	}
 	b.drop(reason)
 	b.win.release(m.WriterData.(*pending).size)
 }
@@ -472,6 +535,12 @@ func (b *Bridge) Shutdown(ctx context.Context) error {
 	if err := b.win.waitEmpty(ctx); err != nil {
 		return fmt.Errorf("bridge: shutdown: %w", err)
 	}
+	if b.sp != nil {
+		// Every push is answered (acked or spooled); what kafka-go still
+		// retries was spilled, so cut it short.
+		b.stopSpoolLoops()
+		b.stopNow()
+	}
 	return b.closeWriter()
 }
 
@@ -483,6 +552,9 @@ func (b *Bridge) Close() error {
 	b.stopping.Store(true)
 	b.win.stop()
 	b.stopNow()
+	if b.sp != nil {
+		b.stopSpoolLoops()
+	}
 	return b.closeWriter()
 }
 
@@ -498,6 +570,9 @@ func (b *Bridge) closeWriter() error {
 	}
 	err := b.w.Close()
 	b.stopNow()
+	if b.sp != nil {
+		err = errors.Join(err, b.closeSpool())
+	}
 	if b.ownsTrans {
 		b.transport.CloseIdleConnections()
 	}

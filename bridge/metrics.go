@@ -20,9 +20,10 @@ const (
 	reasonOther        = "other"        // any other error kafka-go gave up on
 	reasonClosed       = "closed"       // the bridge closed before the record was acked
 	reasonCanceled     = "canceled"     // the push's context ended before it was handed to Kafka
+	reasonSpool        = "spool"        // the spool could not take a record (disk full, I/O error): left unanswered
 )
 
-var produceReasons = [...]string{reasonAttempt, reasonTooLarge, reasonInvalid, reasonUnauthorized, reasonOther, reasonClosed, reasonCanceled}
+var produceReasons = [...]string{reasonAttempt, reasonTooLarge, reasonInvalid, reasonUnauthorized, reasonOther, reasonClosed, reasonCanceled, reasonSpool}
 
 // Number of scope and kind values, including the invalid zero of each.
 const (
@@ -50,6 +51,12 @@ type Metrics struct {
 	ctlApplied    prometheus.Counter
 	ctlRejected   prometheus.Counter
 	answersLost   prometheus.Counter
+
+	spilled    prometheus.Counter
+	drained    prometheus.Counter
+	spoolDups  prometheus.Counter
+	spoolFull  prometheus.Counter
+	spoolStats *spoolCollector
 
 	linkMu     sync.Mutex
 	linkLabels []string // states seen so far, to zero the others
@@ -116,8 +123,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Namespace: ns, Name: "answers_lost_total",
 		Help: "Pushes acked by Kafka whose answer could not be sent because the RTM link had closed.",
 	})
+	m.spilled = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Name: "spool_spilled_total",
+		Help: "Records fsynced to the spool and answered from there (Kafka too slow or down).",
+	})
+	m.drained = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Name: "spool_drained_total",
+		Help: "Spooled records produced to Kafka, acked and trimmed from the spool.",
+	})
+	m.spoolDups = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Name: "spool_duplicates_total",
+		Help: "Spilled records that Kafka acked as well (written twice; consumers dedupe on rtm-mid).",
+	})
+	m.spoolFull = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Name: "spool_full_total",
+		Help: "Times a push had to wait because the spool's disk budget (SPOOL_MAX_BYTES) was exhausted.",
+	})
+	m.spoolStats = &spoolCollector{}
 	reg.MustRegister(pushes, errs, m.deadLetters, m.duplicates, m.inflightRecs, m.inflightBytes,
-		m.latency, m.linkState, m.reconnects, ctl, m.answersLost)
+		m.latency, m.linkState, m.reconnects, ctl, m.answersLost,
+		m.spilled, m.drained, m.spoolDups, m.spoolFull, m.spoolStats)
 	return m
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -95,6 +96,18 @@ func (b *Bridge) completion(msgs []kafka.Message, err error) {
 // counting and the room come first, so that whoever sees the answer also
 // sees them.
 func (b *Bridge) acked(rec *pending) {
+	if !rec.claim() {
+		// Spilled before Kafka acked it: the spool answers it, and this
+		// copy in Kafka is a duplicate of the one the drainer writes.
+		b.spoolDuplicate()
+		return
+	}
+	b.answer(rec)
+}
+
+// answer answers a record that is durable (acked by Kafka, or fsynced to
+// the spool) and frees its window room; its state has been claimed.
+func (b *Bridge) answer(rec *pending) {
 	var err error
 	if rec.deadErr != "" {
 		b.stats.deadLetters.Add(1)
@@ -139,10 +152,16 @@ func (b *Bridge) settle(msgs []kafka.Message, err error) {
 		}
 		return
 	}
-	again := make([]kafka.Message, len(msgs))
-	for i, m := range msgs {
+	again := make([]kafka.Message, 0, len(msgs))
+	for _, m := range msgs {
+		if m.WriterData.(*pending).state.Load() != stInflight {
+			continue // spilled: the spool answers it
+		}
 		m.Partition, m.Offset, m.HighWaterMark = 0, 0, 0
-		again[i] = m
+		again = append(again, m)
+	}
+	if len(again) == 0 {
+		return
 	}
 	b.errLog.warn("bridge: kafka-go gave up on a batch; re-submitting it (order per key not kept for it)",
 		slog.String("topic", msgs[0].Topic), slog.Int("records", len(msgs)), slog.String("error", err.Error()))
@@ -162,6 +181,10 @@ func (b *Bridge) resubmit(msgs []kafka.Message) {
 		attempt = max(attempt, rec.resubmits)
 	}
 	time.AfterFunc(backoff(attempt-1, b.cfg.WriteBackoffMin, b.cfg.WriteBackoffMax), func() {
+		msgs = slices.DeleteFunc(msgs, func(m kafka.Message) bool { return m.WriterData.(*pending).state.Load() != stInflight })
+		if len(msgs) == 0 {
+			return // all spilled meanwhile
+		}
 		err := b.w.WriteMessages(b.stopCtx, msgs...)
 		switch {
 		case err == nil:
@@ -182,6 +205,9 @@ func (b *Bridge) resubmit(msgs []kafka.Message) {
 // dropped unanswered (closing) or answered with an error, and its room freed.
 func (b *Bridge) settleOne(m *kafka.Message, err error, mayRetry bool) (retry bool) {
 	rec := m.WriterData.(*pending)
+	if rec.state.Load() != stInflight {
+		return false // spilled: the spool answers it
+	}
 	if b.closing(err) {
 		b.abandon(m, reasonClosed)
 		return false
@@ -190,6 +216,9 @@ func (b *Bridge) settleOne(m *kafka.Message, err error, mayRetry bool) (retry bo
 		b.errLog.warn("bridge: cannot hand a record to the writer yet; retrying",
 			slog.String("topic", m.Topic), slog.String("error", err.Error()))
 		return true
+	}
+	if !rec.claim() {
+		return false // spilled meanwhile
 	}
 	reason := classify(err)
 	b.stats.rejected.Add(1)

@@ -1,10 +1,7 @@
 package integration_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,58 +16,15 @@ import (
 	"github.com/rtm2kafka/rtm2kafka/rtm/rtmsim"
 )
 
-// ctl runs "rtm2kafka ctl args..." against the test's prefix and returns the
-// printed result and the exit code.
-func (e *testEnv) ctl(args ...string) (bridge.Result, int) {
-	e.t.Helper()
-	stdout, stderr, code := e.ctlRaw(args...)
+// ctl runs "rtm2kafka ctl args..." and decodes the result it prints.
+func ctl(t *testing.T, e *integration.Env, args ...string) (bridge.Result, int) {
+	t.Helper()
+	stdout, stderr, code := e.Ctl(args...)
 	var res bridge.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-		e.t.Fatalf("ctl %v: exit %d, output %q (stderr %q): %v", args, code, stdout, stderr, err)
+		t.Fatalf("ctl %v: exit %d, output %q (stderr %q): %v", args, code, stdout, stderr, err)
 	}
 	return res, code
-}
-
-// ctlRaw runs "rtm2kafka ctl args..." and returns its output and exit code.
-func (e *testEnv) ctlRaw(args ...string) (string, string, int) {
-	e.t.Helper()
-	cmd := exec.Command(binPath, append([]string{"ctl", "--timeout", "30s"}, args...)...)
-	cmd.Env = append(cmd.Environ(), "KAFKA_BROKERS="+strings.Join(e.brokers, ","), "KAFKA_TOPIC_PREFIX="+e.prefix)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			e.t.Fatalf("ctl %v: %v", args, err)
-		}
-		code = ee.ExitCode()
-	}
-	return stdout.String(), stderr.String(), code
-}
-
-// send sends one command through bridge.SendControl (in process).
-func (e *testEnv) send(cmd string) bridge.Result {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := bridge.SendControl(ctx, e.brokers, nil, integration.Router(e.t, e.prefix), []byte(cmd))
-	if err != nil {
-		e.t.Fatalf("SendControl %s: %v", cmd, err)
-	}
-	return res
-}
-
-func (e *testEnv) expectResult(res bridge.Result, want rtm.ListenState) {
-	e.t.Helper()
-	if !res.OK || res.Error != "" {
-		e.t.Fatalf("result %+v: want ok", res)
-	}
-	if !sameListen(res.Listen, want) {
-		e.t.Fatalf("result listen %+v, want %+v", norm(res.Listen), norm(want))
-	}
-	waitListen(e.t, e.sim, want)
 }
 
 // TestControlOps: add, remove, set and set_all, via the ctl subcommand and
@@ -78,39 +32,39 @@ func (e *testEnv) expectResult(res bridge.Result, want rtm.ListenState) {
 // invalid commands are rejected with a precise error and change nothing.
 func TestControlOps(t *testing.T) {
 	e := setup(t, rtmsim.Config{}, nil)
-	d := e.start(nil)
-	want := allFlags()
-	waitListen(t, e.sim, want)
+	d := e.Start(nil)
+	want := integration.AllFlags()
+	integration.WaitListenState(t, e.Sim, want)
 
-	res, code := e.ctl("--gids", "7,8", "--uids", "1000", "add")
+	res, code := ctl(t, e, "--gids", "7,8", "--uids", "1000", "add")
 	want.GIDs, want.UIDs = []int64{7, 8}, []int64{1000}
 	if code != 0 {
 		t.Fatalf("ctl add: exit %d, %+v", code, res)
 	}
-	e.expectResult(res, want)
+	e.ExpectResult(res, want)
 
-	res = e.send(`{"id":"rm-1","op":"remove","gids":[7]}`)
+	res = e.Control(`{"id":"rm-1","op":"remove","gids":[7]}`)
 	want.GIDs = []int64{8}
-	e.expectResult(res, want)
+	e.ExpectResult(res, want)
 
-	res, code = e.ctl("--rids", "5", "--events", "login,logout", "set")
+	res, code = ctl(t, e, "--rids", "5", "--events", "login,logout", "set")
 	want.GIDs, want.RIDs, want.UIDs, want.Events = nil, []int64{5}, nil, []string{"login", "logout"}
 	if code != 0 {
 		t.Fatalf("ctl set: exit %d, %+v", code, res)
 	}
-	e.expectResult(res, want)
+	e.ExpectResult(res, want)
 
-	res, code = e.ctl("--p2p=false", "--room=false", "set_all")
+	res, code = ctl(t, e, "--p2p=false", "--room=false", "set_all")
 	want.P2P, want.Room = false, false
 	if code != 0 {
 		t.Fatalf("ctl set_all: exit %d, %+v", code, res)
 	}
-	e.expectResult(res, want)
+	e.ExpectResult(res, want)
 
 	// A rejected command through ctl: exit 1, ok=false, nothing changes.
 	// ctl checks a command before sending it: an invalid one fails at once
 	// (exit 1) with the reason and never reaches the daemon.
-	_, stderr, code := e.ctlRaw("--json", `{"id":"neg-ctl","op":"add","gids":[-5]}`)
+	_, stderr, code := e.Ctl("--json", `{"id":"neg-ctl","op":"add","gids":[-5]}`)
 	t.Logf("ctl of an invalid command: exit %d, %s", code, strings.TrimSpace(stderr))
 	if code != 1 || !strings.Contains(stderr, "-5 is not a positive id") {
 		t.Fatalf("ctl with a negative id: exit %d, stderr %q", code, stderr)
@@ -135,7 +89,7 @@ func TestControlOps(t *testing.T) {
 	}
 	tr := &kafka.Transport{MetadataTTL: 100 * time.Millisecond}
 	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: integration.Router(t, e.prefix).ControlTopic(),
+	w := &kafka.Writer{Addr: kafka.TCP(e.Brokers...), Topic: integration.Router(t, e.Prefix).ControlTopic(),
 		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: tr}
 	defer w.Close()
 	wctx := ctxFor(t, 20*time.Second)
@@ -155,11 +109,11 @@ func TestControlOps(t *testing.T) {
 	}
 	// A valid command after them: its result proves the invalid ones were
 	// handled (results are written in order) and the loop goes on.
-	res = e.send(`{"id":"after","op":"add","uids":[42]}`)
+	res = e.Control(`{"id":"after","op":"add","uids":[42]}`)
 	want.UIDs = []int64{42}
-	e.expectResult(res, want)
+	e.ExpectResult(res, want)
 
-	msgs, err := integration.ReadTopic(ctxFor(t, 30*time.Second), e.brokers, integration.Router(t, e.prefix).ControlResultsTopic())
+	msgs, err := integration.ReadTopic(ctxFor(t, 30*time.Second), e.Brokers, integration.Router(t, e.Prefix).ControlResultsTopic())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,20 +146,20 @@ func TestControlOps(t *testing.T) {
 		if r.OK || !strings.Contains(r.Error, c.errPart) {
 			t.Errorf("invalid command %d (%.60s): result ok=%v error %q, want an error containing %q", i, c.value, r.OK, r.Error, c.errPart)
 		}
-		if !sameListen(r.Listen, before) {
-			t.Errorf("invalid command %d: result listen %+v, want the unchanged %+v", i, norm(r.Listen), norm(before))
+		if !integration.SameListen(r.Listen, before) {
+			t.Errorf("invalid command %d: result listen %+v, want the unchanged %+v", i, integration.NormListen(r.Listen), integration.NormListen(before))
 		}
 	}
 	// State: the last valid one only.
-	if sts := e.sim.ListenStates(); len(sts) != 1 || !sameListen(sts[0], want) {
-		t.Errorf("simulator listen states %+v, want %+v", sts, norm(want))
+	if sts := e.Sim.ListenStates(); len(sts) != 1 || !integration.SameListen(sts[0], want) {
+		t.Errorf("simulator listen states %+v, want %+v", sts, integration.NormListen(want))
 	}
 	st, err := d.Status(ctxFor(t, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameListen(st.Listen, want) || st.Link.State != "listening" {
-		t.Errorf("daemon status listen %+v link %s, want %+v listening", norm(st.Listen), st.Link.State, norm(want))
+	if !integration.SameListen(st.Listen, want) || st.Link.State != "listening" {
+		t.Errorf("daemon status listen %+v link %s, want %+v listening", integration.NormListen(st.Listen), st.Link.State, integration.NormListen(want))
 	}
 	if st.Bridge.ControlRejected < uint64(len(invalid)) || st.Bridge.ControlApplied != 5 {
 		t.Errorf("daemon control counters applied=%d rejected=%d, want 5 and ≥%d", st.Bridge.ControlApplied, st.Bridge.ControlRejected, len(invalid))
@@ -213,19 +167,19 @@ func TestControlOps(t *testing.T) {
 	if !d.Healthy(ctxFor(t, 5*time.Second)) {
 		t.Error("daemon not healthy after invalid commands")
 	}
-	t.Logf("control: applied=%d rejected=%d, final listen %+v", st.Bridge.ControlApplied, st.Bridge.ControlRejected, norm(st.Listen))
+	t.Logf("control: applied=%d rejected=%d, final listen %+v", st.Bridge.ControlApplied, st.Bridge.ControlRejected, integration.NormListen(st.Listen))
 }
 
 // TestRestartKeepsListenState: the listen state set through the control
 // topic survives a daemon restart with the same prefix.
 func TestRestartKeepsListenState(t *testing.T) {
 	e := setup(t, rtmsim.Config{}, nil)
-	d := e.start(nil)
-	want := allFlags()
+	d := e.Start(nil)
+	want := integration.AllFlags()
 	want.GIDs = []int64{7, 8}
-	e.expectResult(e.send(`{"id":"r-1","op":"add","gids":[7,8]}`), want)
+	e.ExpectResult(e.Control(`{"id":"r-1","op":"add","gids":[7,8]}`), want)
 	want.P2P = false
-	e.expectResult(e.send(`{"id":"r-2","op":"set_all","p2p":false}`), want)
+	e.ExpectResult(e.Control(`{"id":"r-2","op":"set_all","p2p":false}`), want)
 
 	if err := d.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -233,25 +187,25 @@ func TestRestartKeepsListenState(t *testing.T) {
 	if code, err := d.Wait(ctxFor(t, 30*time.Second)); err != nil || code != 0 {
 		t.Fatalf("first daemon: exit %d, %v", code, err)
 	}
-	if err := e.sim.WaitConns(ctxFor(t, 10*time.Second), 0); err != nil {
+	if err := e.Sim.WaitConns(ctxFor(t, 10*time.Second), 0); err != nil {
 		t.Fatal(err)
 	}
-	d2 := e.start(nil)
-	waitListen(t, e.sim, want)
-	if sts := e.sim.ListenStates(); len(sts) != 1 || !sameListen(sts[0], want) {
-		t.Fatalf("after restart the simulator sees %+v, want %+v", sts, norm(want))
+	d2 := e.Start(nil)
+	integration.WaitListenState(t, e.Sim, want)
+	if sts := e.Sim.ListenStates(); len(sts) != 1 || !integration.SameListen(sts[0], want) {
+		t.Fatalf("after restart the simulator sees %+v, want %+v", sts, integration.NormListen(want))
 	}
 	st, err := d2.Status(ctxFor(t, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameListen(st.Listen, want) {
-		t.Errorf("second daemon status listen %+v, want %+v", norm(st.Listen), norm(want))
+	if !integration.SameListen(st.Listen, want) {
+		t.Errorf("second daemon status listen %+v, want %+v", integration.NormListen(st.Listen), integration.NormListen(want))
 	}
 	// Traffic still follows the restored state: a p2p chat is not covered
 	// any more, a group message to gid 7 is.
-	if n, _ := e.sim.Publish(&rtm.Push{Scope: rtm.ScopeP2P, MType: 30, From: 1, To: 2, MID: 1, Msg: []byte("x")}); n != 0 {
+	if n, _ := e.Sim.Publish(&rtm.Push{Scope: rtm.ScopeP2P, MType: 30, From: 1, To: 2, MID: 1, Msg: []byte("x")}); n != 0 {
 		t.Errorf("p2p push reached %d connections, want 0 (p2p=false)", n)
 	}
-	t.Logf("restored listen state %+v", norm(st.Listen))
+	t.Logf("restored listen state %+v", integration.NormListen(st.Listen))
 }

@@ -3,11 +3,17 @@
 // other, and the daemon in between as a subprocess, wired exactly as users
 // run it (environment variables, HTTP ops endpoints, signals).
 //
-// The exported helpers in harness.go, kafka.go and ledger.go are shared by
-// the end-to-end tests here and by the fault suite and benchmarks built on
-// them:
+// The exported helpers in harness.go, env.go, kafka.go and ledger.go are
+// shared by the end-to-end tests here and by the fault suite and benchmarks
+// built on them:
 //
 //   - [BuildBinary] builds ./cmd/rtm2kafka once (tests do it in TestMain).
+//   - [NewEnv] is the usual start of a test: a simulator feeding a
+//     [Ledger], a unique topic prefix (topics deleted at the end) and a
+//     daemon environment; [Env.Start] starts a daemon and waits until it is
+//     ready, [Env.Check] reads every data topic back and checks exactness,
+//     [Env.Control] and [Env.Ctl] send listen-control commands, and
+//     [WaitListenState] waits until the simulator sees a listen state.
 //   - [StartSim] starts a simulator on 127.0.0.1:0 with [TestPID] and
 //     [TestSecret] unless the config says otherwise.
 //   - [StartDaemon] starts the binary with [DaemonEnv]'s variables; a

@@ -49,13 +49,13 @@ func waitGen(t *testing.T, ch <-chan rtmsim.LoadResult, d time.Duration) rtmsim.
 // topic are in the order the simulator pushed them, and every push is there.
 func TestOrderPerKey(t *testing.T) {
 	e := setup(t, rtmsim.Config{}, nil)
-	e.start(nil)
+	e.Start(nil)
 	const total = 5000
-	res := waitGen(t, generate(t, e.sim, rtmsim.LoadConfig{Total: total, Keys: 50, MaxInFlight: 5000, Seed: 42, Binary: 0.1}), 90*time.Second)
+	res := waitGen(t, generate(t, e.Sim, rtmsim.LoadConfig{Total: total, Keys: 50, MaxInFlight: 5000, Seed: 42, Binary: 0.1}), 90*time.Second)
 	if res.Messages != total || res.Pushes != total || res.Answered != total {
 		t.Fatalf("want %d messages pushed and answered in time: %+v", total, res)
 	}
-	ex, recs := e.check()
+	ex, recs := e.Check()
 	t.Logf("sent %d, %s", total, ex)
 	if ex.Found != total || ex.Duplicates != 0 || ex.Records != total {
 		t.Errorf("want exactly %d records: %s", total, ex)
@@ -118,31 +118,31 @@ func TestOrderPerKey(t *testing.T) {
 // state, and every push answered OK is in Kafka.
 func TestLinkDropReconnect(t *testing.T) {
 	e := setup(t, rtmsim.Config{}, nil)
-	d := e.start(nil)
-	want := allFlags()
+	d := e.Start(nil)
+	want := integration.AllFlags()
 	want.GIDs = []int64{77}
-	e.expectResult(e.send(`{"id":"ld-1","op":"add","gids":[77]}`), want)
+	e.ExpectResult(e.Control(`{"id":"ld-1","op":"add","gids":[77]}`), want)
 
-	ch := generate(t, e.sim, rtmsim.LoadConfig{Rate: 1000, Duration: 6 * time.Second, Keys: 20, WaitListener: true, Seed: 5})
+	ch := generate(t, e.Sim, rtmsim.LoadConfig{Rate: 1000, Duration: 6 * time.Second, Keys: 20, WaitListener: true, Seed: 5})
 	for i := 0; i < 3; i++ {
-		base := e.ledger.Answered()
-		if err := integration.WaitFor(ctxFor(t, 20*time.Second), "traffic", func() bool { return e.ledger.Answered() >= base+300 }); err != nil {
+		base := e.Ledger.Answered()
+		if err := integration.WaitFor(ctxFor(t, 20*time.Second), "traffic", func() bool { return e.Ledger.Answered() >= base+300 }); err != nil {
 			t.Fatal(err)
 		}
-		accepted := e.sim.Stats().Accepted
-		n := e.sim.DropAll()
+		accepted := e.Sim.Stats().Accepted
+		n := e.Sim.DropAll()
 		if err := integration.WaitFor(ctxFor(t, 20*time.Second), "reconnect", func() bool {
-			st := e.sim.Stats()
+			st := e.Sim.Stats()
 			return st.Accepted > accepted && st.Listening == 1 && st.Conns == 1
 		}); err != nil {
-			t.Fatalf("drop %d: %v (stats %+v)", i+1, err, e.sim.Stats())
+			t.Fatalf("drop %d: %v (stats %+v)", i+1, err, e.Sim.Stats())
 		}
-		waitListen(t, e.sim, want)
-		t.Logf("drop %d: closed %d connection(s); reconnected with listen state %+v", i+1, n, norm(e.sim.ListenStates()[0]))
+		integration.WaitListenState(t, e.Sim, want)
+		t.Logf("drop %d: closed %d connection(s); reconnected with listen state %+v", i+1, n, integration.NormListen(e.Sim.ListenStates()[0]))
 	}
 	res := waitGen(t, ch, 60*time.Second)
-	ex, _ := e.check()
-	st := e.sim.Stats()
+	ex, _ := e.Check()
+	st := e.Sim.Stats()
 	t.Logf("sent %d pushes, sim: answered=%d unanswered(at drops)=%d overdue=%d; %s", st.Sent, st.Answered, st.Unanswered, st.Overdue, ex)
 	if res.Errored != 0 || res.Answered == 0 {
 		t.Errorf("load result %+v", res)
@@ -162,26 +162,26 @@ func TestLinkDropReconnect(t *testing.T) {
 // unaffected.
 func TestMalformedToDeadLetters(t *testing.T) {
 	e := setup(t, rtmsim.Config{}, nil)
-	d := e.start(nil)
-	ch := generate(t, e.sim, rtmsim.LoadConfig{Rate: 500, Total: 1000, Keys: 10, Seed: 7})
+	d := e.Start(nil)
+	ch := generate(t, e.Sim, rtmsim.LoadConfig{Rate: 500, Total: 1000, Keys: 10, Seed: 7})
 	kinds := []string{rtmsim.MalformedMissingField, rtmsim.MalformedWrongType, rtmsim.MalformedGarbagePayload}
 	for _, k := range kinds {
-		base := e.ledger.Answered()
-		if err := integration.WaitFor(ctxFor(t, 20*time.Second), "traffic", func() bool { return e.ledger.Answered() >= base+100 }); err != nil {
+		base := e.Ledger.Answered()
+		if err := integration.WaitFor(ctxFor(t, 20*time.Second), "traffic", func() bool { return e.Ledger.Answered() >= base+100 }); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := e.sim.SendMalformed(k); err != nil || n != 1 {
+		if n, err := e.Sim.SendMalformed(k); err != nil || n != 1 {
 			t.Fatalf("SendMalformed(%s): %d, %v", k, n, err)
 		}
 	}
 	res := waitGen(t, ch, 60*time.Second)
 	if err := integration.WaitFor(ctxFor(t, 20*time.Second), "malformed answers", func() bool {
-		st := e.sim.Stats()
+		st := e.Sim.Stats()
 		return st.MalformedErrored+st.MalformedOK+st.MalformedUnanswered == int64(len(kinds))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	st := e.sim.Stats()
+	st := e.Sim.Stats()
 	if st.MalformedErrored != int64(len(kinds)) {
 		t.Errorf("malformed: %d answered with an error, %d OK, %d unanswered; want all %d errored",
 			st.MalformedErrored, st.MalformedOK, st.MalformedUnanswered, len(kinds))
@@ -189,13 +189,13 @@ func TestMalformedToDeadLetters(t *testing.T) {
 	if res.Answered != int64(res.Pushes) || res.Errored != 0 {
 		t.Errorf("valid traffic: %+v", res)
 	}
-	ex, _ := e.check()
+	ex, _ := e.Check()
 	t.Logf("valid: sent %d, %s", res.Pushes, ex)
 	if ex.Found != res.Pushes || ex.Duplicates != 0 || ex.Records != res.Pushes {
 		t.Errorf("valid traffic not exact: %s", ex)
 	}
 
-	msgs, err := integration.ReadTopic(ctxFor(t, 30*time.Second), e.brokers, integration.Router(t, e.prefix).DeadLetterTopic())
+	msgs, err := integration.ReadTopic(ctxFor(t, 30*time.Second), e.Brokers, integration.Router(t, e.Prefix).DeadLetterTopic())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,22 +235,22 @@ func TestSIGTERMDrain(t *testing.T) {
 	e := setup(t, rtmsim.Config{}, nil)
 	// Batches linger 100 ms, so a few hundred records are in flight at the
 	// signal and the drain has real work to do.
-	d := e.start(map[string]string{"SHUTDOWN_TIMEOUT": "15s", "KAFKA_BATCH_TIMEOUT": "100ms", "KAFKA_BATCH_SIZE": "100000"})
+	d := e.Start(map[string]string{"SHUTDOWN_TIMEOUT": "15s", "KAFKA_BATCH_TIMEOUT": "100ms"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan rtmsim.LoadResult, 1)
 	go func() {
-		res, _ := e.sim.Generate(ctx, rtmsim.LoadConfig{Rate: 3000, Duration: 20 * time.Second, Keys: 50, Seed: 9})
+		res, _ := e.Sim.Generate(ctx, rtmsim.LoadConfig{Rate: 3000, Duration: 20 * time.Second, Keys: 50, Seed: 9})
 		done <- res
 	}()
-	if err := integration.WaitFor(ctxFor(t, 20*time.Second), "traffic", func() bool { return e.ledger.Answered() >= 2000 }); err != nil {
+	if err := integration.WaitFor(ctxFor(t, 20*time.Second), "traffic", func() bool { return e.Ledger.Answered() >= 2000 }); err != nil {
 		t.Fatal(err)
 	}
 	pre, err := d.Status(ctxFor(t, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := e.sim.Stats()
+	before := e.Sim.Stats()
 	start := time.Now()
 	if err := d.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -260,17 +260,17 @@ func TestSIGTERMDrain(t *testing.T) {
 	if err != nil || code != 0 {
 		t.Fatalf("daemon exit %d after %v (%v), want 0 within SHUTDOWN_TIMEOUT", code, took, err)
 	}
-	if err := e.sim.WaitConns(ctxFor(t, 10*time.Second), 0); err != nil {
+	if err := e.Sim.WaitConns(ctxFor(t, 10*time.Second), 0); err != nil {
 		t.Fatal(err)
 	}
 	cancel()
 	res := <-done
 	// Every push now has an outcome: the connection is gone.
-	if err := integration.WaitFor(ctxFor(t, 10*time.Second), "outcomes", func() bool { return e.sim.Stats().Pending == 0 }); err != nil {
+	if err := integration.WaitFor(ctxFor(t, 10*time.Second), "outcomes", func() bool { return e.Sim.Stats().Pending == 0 }); err != nil {
 		t.Fatal(err)
 	}
-	st := e.sim.Stats()
-	ex, _ := e.check()
+	st := e.Sim.Stats()
+	ex, _ := e.Check()
 	t.Logf("SIGTERM after %d answered (%d pending in the simulator, %d records in the bridge's window just before); exit 0 in %v",
 		before.Answered, before.Pending, pre.Bridge.InFlightRecords, took.Round(time.Millisecond))
 	if pre.Bridge.InFlightRecords == 0 {
@@ -297,12 +297,12 @@ func TestEncryptedLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := setup(t, rtmsim.Config{ServerKey: key}, nil)
-	d := e.start(map[string]string{"RTM_SERVER_KEY": pemPath, "RTM_AES_BITS": "128"})
-	res := waitGen(t, generate(t, e.sim, rtmsim.LoadConfig{Total: 500, Keys: 10, Seed: 3, Binary: 0.5}), 60*time.Second)
+	d := e.Start(map[string]string{"RTM_SERVER_KEY": pemPath, "RTM_AES_BITS": "128"})
+	res := waitGen(t, generate(t, e.Sim, rtmsim.LoadConfig{Total: 500, Keys: 10, Seed: 3, Binary: 0.5}), 60*time.Second)
 	if res.Answered != 500 {
 		t.Errorf("want 500 answered: %+v", res)
 	}
-	ex, _ := e.check()
+	ex, _ := e.Check()
 	t.Logf("encrypted: sent %d, %s", res.Pushes, ex)
 	if ex.Found != 500 || ex.Duplicates != 0 {
 		t.Errorf("not exact: %s", ex)

@@ -17,18 +17,18 @@ func TestKafkaOutage(t *testing.T) {
 	const window = 500
 	pk := integration.StartPrivateKafka(t)
 	e := setup(t, rtmsim.Config{AnswerTimeout: 5 * time.Second, LateGrace: 90 * time.Second}, pk.Brokers)
-	d := e.start(map[string]string{"BRIDGE_WINDOW_RECORDS": "500", "SHUTDOWN_TIMEOUT": "10s"})
+	d := e.Start(map[string]string{"BRIDGE_WINDOW_RECORDS": "500", "SHUTDOWN_TIMEOUT": "10s"})
 
 	const rate, total = 200, 4000 // 20 s of load
-	ch := generate(t, e.sim, rtmsim.LoadConfig{Rate: rate, Total: total, Keys: 20, Seed: 11})
-	if err := integration.WaitFor(ctxFor(t, 20*time.Second), "traffic", func() bool { return e.ledger.Answered() >= 400 }); err != nil {
+	ch := generate(t, e.Sim, rtmsim.LoadConfig{Rate: rate, Total: total, Keys: 20, Seed: 11})
+	if err := integration.WaitFor(ctxFor(t, 20*time.Second), "traffic", func() bool { return e.Ledger.Answered() >= 400 }); err != nil {
 		t.Fatal(err)
 	}
 	if err := pk.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	atKill := e.sim.Stats()
+	atKill := e.Sim.Stats()
 	t.Logf("broker killed after %d answered", atKill.Answered)
 
 	// Observe the outage for 10 s.
@@ -49,11 +49,11 @@ func TestKafkaOutage(t *testing.T) {
 			t.Errorf("%v into the outage the RTM link is %s (%s), want listening", time.Since(killed).Round(time.Millisecond), st.Link.State, st.Link.Reason)
 		}
 		if answeredAt1s < 0 && time.Since(killed) > time.Second {
-			answeredAt1s = e.sim.Stats().Answered + e.sim.Stats().Overdue
+			answeredAt1s = e.Sim.Stats().Answered + e.Sim.Stats().Overdue
 		}
 		time.Sleep(250 * time.Millisecond) // sampling period of the observation
 	}
-	during := e.sim.Stats()
+	during := e.Sim.Stats()
 	t.Logf("after 10 s of outage: sim pending=%d answered=%d (at kill %d); bridge inflight=%d (max %d) link=%s",
 		during.Pending, during.Answered, atKill.Answered, last.Bridge.InFlightRecords, maxInflight, last.Link.State)
 	if answeredAt1s >= 0 && during.Answered+during.Overdue > answeredAt1s {
@@ -71,8 +71,8 @@ func TestKafkaOutage(t *testing.T) {
 	}
 	t.Logf("broker back after %v", time.Since(killed).Round(time.Millisecond))
 	res := waitGen(t, ch, 120*time.Second)
-	ex, _ := e.check()
-	st := e.sim.Stats()
+	ex, _ := e.Check()
+	st := e.Sim.Stats()
 	t.Logf("sent %d: answered in time %d, overdue (answered after %v) %d, unanswered %d, errored %d; %s",
 		st.Sent, st.Answered, 5*time.Second, st.Overdue, st.Unanswered, st.Errored, ex)
 	if res.Errored != 0 || res.Unanswered != 0 {

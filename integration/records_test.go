@@ -21,7 +21,7 @@ import (
 // 2^53 are exact.
 func TestRecordsEveryScopeAndKind(t *testing.T) {
 	e := setup(t, rtmsim.Config{}, nil)
-	e.start(nil)
+	e.Start(nil)
 
 	binBody := []byte{0xff, 0x00, 0xfe, 0x80, 'b', 'i', 'n', 0xc3, 0x28}
 	var pushes []rtm.Push
@@ -57,7 +57,7 @@ func TestRecordsEveryScopeAndKind(t *testing.T) {
 	pushes = append(pushes, rtm.Push{Scope: rtm.ScopeP2P, Kind: rtm.KindChat, MType: 30, MID: 99, From: 5, To: 6,
 		Msg: []byte{'a', 0xff, 'b'}, Attrs: []byte{0xfe}, MTime: 1717000000999})
 	for i := range pushes {
-		if n, err := e.sim.Publish(&pushes[i]); err != nil || n != 1 {
+		if n, err := e.Sim.Publish(&pushes[i]); err != nil || n != 1 {
 			t.Fatalf("Publish %d: n=%d err=%v", i, n, err)
 		}
 	}
@@ -67,16 +67,16 @@ func TestRecordsEveryScopeAndKind(t *testing.T) {
 	}
 	events := []ev{{"login", "203.0.113.7:51234", `{"reason":"x"}`, 10001}, {"logout", "[2001:db8::1]:443", "", 1<<61 + 7}}
 	for _, v := range events {
-		if n := e.sim.PublishEvent(v.name, v.uid, v.endpoint, v.data); n != 1 {
+		if n := e.Sim.PublishEvent(v.name, v.uid, v.endpoint, v.data); n != 1 {
 			t.Fatalf("PublishEvent %s: n=%d", v.name, n)
 		}
 	}
 	want := len(pushes) + len(events)
-	if err := integration.WaitFor(ctxFor(t, 20*time.Second), "answers", func() bool { return e.ledger.Answered() >= want }); err != nil {
-		t.Fatalf("%v (stats %+v)", err, e.sim.Stats())
+	if err := integration.WaitFor(ctxFor(t, 20*time.Second), "answers", func() bool { return e.Ledger.Answered() >= want }); err != nil {
+		t.Fatalf("%v (stats %+v)", err, e.Sim.Stats())
 	}
 
-	ex, recs := e.check()
+	ex, recs := e.Check()
 	t.Logf("sent %d, %s", want, ex)
 	if ex.Found != want || ex.Duplicates != 0 || len(recs) != want {
 		t.Errorf("want %d records, exactly once each: %s", want, ex)
@@ -100,7 +100,7 @@ func TestRecordsEveryScopeAndKind(t *testing.T) {
 			continue
 		}
 		name := fmt.Sprintf("%s mtype %d", p.Scope, p.MType)
-		if wantTopic := e.prefix + "." + p.Scope.String() + "." + p.Kind.String(); r.Topic != wantTopic {
+		if wantTopic := e.Prefix + "." + p.Scope.String() + "." + p.Kind.String(); r.Topic != wantTopic {
 			t.Errorf("%s: topic %s, want %s", name, r.Topic, wantTopic)
 		}
 		if r.Key != strconv.FormatInt(p.To, 10) {
@@ -166,7 +166,7 @@ func TestRecordsEveryScopeAndKind(t *testing.T) {
 			t.Errorf("event %s uid %d: no record", x.name, x.uid)
 			continue
 		}
-		if r.Topic != e.prefix+".events" || r.Key != strconv.FormatInt(x.uid, 10) {
+		if r.Topic != e.Prefix+".events" || r.Key != strconv.FormatInt(x.uid, 10) {
 			t.Errorf("event %s: topic %s key %q", x.name, r.Topic, r.Key)
 		}
 		wantH := map[string]string{topics.HeaderScope: "event", topics.HeaderKind: "event", topics.HeaderEvent: x.name,

@@ -224,7 +224,7 @@ format_storage() {
   cid=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
   local flog=${LOGDIR}/format.log
   if ! java -Dlog4j2.level=warn -cp "${LIBS}/*" kafka.tools.StorageTool format \
-      -t "$cid" -c "$PROPS" >"$flog" 2>&1; then
+      --cluster-id="$cid" -c "$PROPS" >"$flog" 2>&1; then
     cat "$flog" >&2
     die "formatting KRaft storage in ${DATA} failed" "wipe it and retry: $0 stop && $0 start"
   fi

@@ -20,8 +20,14 @@ type opsServer struct {
 	ln  net.Listener
 }
 
-// readiness answers /readyz: nil when ready, else why not.
+// readiness answers /readyz: nil when ready, a degradedError when ready
+// but degraded (200, the reason in the body), else why not.
 type readiness func(ctx context.Context) error
+
+// degradedError is a readiness result that is ready but degraded.
+type degradedError struct{ why string }
+
+func (e degradedError) Error() string { return "degraded: " + e.why }
 
 // newOpsServer binds addr now (so a bad address stops the start) and serves
 // once start is called.
@@ -40,7 +46,11 @@ func newOpsServer(addr string, reg *prometheus.Registry, ready readiness, status
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := ready(ctx); err != nil {
+		var deg degradedError
+		if err := ready(ctx); errors.As(err, &deg) {
+			fmt.Fprintf(w, "ready (degraded: %s)\n", deg.why)
+			return
+		} else if err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "not ready:", err)
 			return

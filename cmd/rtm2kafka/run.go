@@ -143,6 +143,8 @@ func (c *RunCommand) Start(ctx context.Context) error {
 		BatchTimeout: cfg.KafkaBatchTimeout, WindowRecords: cfg.WindowRecords, WindowBytes: cfg.WindowBytes,
 		Transport: s.transport, Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplication,
 		Logger: c.log.With("component", "bridge"), Metrics: metrics,
+		SpoolDir: cfg.SpoolDir, SpoolMaxBytes: cfg.SpoolMaxBytes, SpoolAckBudget: cfg.SpoolAckBudget,
+		SpoolMaxAge: cfg.SpoolMaxAge,
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: %w", err)
@@ -318,6 +320,17 @@ func (c *RunCommand) ready(ctx context.Context) error {
 	if st := sess.State(); st.State != rtm.Listening {
 		return fmt.Errorf("rtm link %s: %s", st.State, st.Reason)
 	}
+	if c.bridge.SpoolEnabled() {
+		// With a spool, pushes are answered (after fsync) while Kafka is
+		// slow or down: ready, but degraded.
+		if spilling, n := c.bridge.Spilling(); spilling {
+			return degradedError{fmt.Sprintf("spilling to spool, %d records", n)}
+		}
+		if err := c.bridge.CheckWritable(ctx); err != nil {
+			return degradedError{fmt.Sprintf("kafka not writable, pushes will spill to the spool: %v", err)}
+		}
+		return nil
+	}
 	if err := c.bridge.CheckWritable(ctx); err != nil {
 		return fmt.Errorf("kafka not writable: %w", err)
 	}
@@ -331,6 +344,7 @@ func (c *RunCommand) status() any {
 		"started_at": c.started.UTC().Format(time.RFC3339),
 		"stopping":   c.stopping.Load(),
 		"bridge":     c.bridge.Stats(),
+		"spool":      c.bridge.SpoolStatus(),
 	}
 	if sess := c.session.Load(); sess != nil {
 		st := sess.State()

@@ -44,6 +44,11 @@ type RunConfig struct {
 	WindowRecords     int           `env:"BRIDGE_WINDOW_RECORDS" envDefault:"10000" help:"records in flight to Kafka before the gateway is back-pressured"`
 	WindowBytes       int64         `env:"BRIDGE_WINDOW_BYTES" envDefault:"67108864" help:"bytes in flight to Kafka before the gateway is back-pressured"`
 
+	SpoolDir       string        `env:"SPOOL_DIR" help:"durable spool directory: pushes Kafka does not ack in time are fsynced here and answered; empty = no spool"`
+	SpoolMaxBytes  int64         `env:"SPOOL_MAX_BYTES" envDefault:"1073741824" help:"spool disk budget in bytes; when full the gateway is back-pressured"`
+	SpoolAckBudget time.Duration `env:"SPOOL_ACK_BUDGET" envDefault:"2s" help:"how long a record may wait for Kafka's ack before it is spilled to the spool"`
+	SpoolMaxAge    time.Duration `env:"SPOOL_MAX_AGE" envDefault:"1h" help:"warn while the oldest spooled record is older than this; 0 = never (nothing is dropped)"`
+
 	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:9464" help:"address of /metrics, /healthz, /readyz, /status; empty disables"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" help:"how long SIGTERM/SIGINT may take to drain in-flight pushes"`
 	LogConfig
@@ -130,6 +135,15 @@ func (c *RunConfig) validate() (*settings, error) {
 	}
 	if c.WindowRecords <= 0 || c.WindowBytes <= 0 {
 		bad("BRIDGE_WINDOW_RECORDS, BRIDGE_WINDOW_BYTES: want positive integers")
+	}
+	if c.SpoolMaxBytes <= 0 {
+		bad("SPOOL_MAX_BYTES: want a positive number of bytes")
+	}
+	if c.SpoolAckBudget <= 0 {
+		bad("SPOOL_ACK_BUDGET: want a positive duration, well below the gateway's 5 s answer timeout")
+	}
+	if c.SpoolMaxAge < 0 {
+		bad("SPOOL_MAX_AGE: must not be negative")
 	}
 	if s.transport, err = c.KafkaConfig.transport(); err != nil {
 		bad("%v", err)
