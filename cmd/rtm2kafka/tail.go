@@ -150,7 +150,9 @@ func formatRecord(m kafka.Message, raw bool) string {
 		return head + " " + string(m.Value)
 	}
 	var v map[string]any
-	if err := json.Unmarshal(m.Value, &v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(m.Value))
+	dec.UseNumber() // ids above 2^53 must print exactly
+	if err := dec.Decode(&v); err != nil {
 		if err := msgpack.Unmarshal(m.Value, &v); err != nil {
 			return head + " value=" + quoteBody(m.Value)
 		}
@@ -168,6 +170,18 @@ func formatRecord(m kafka.Message, raw bool) string {
 		case "msg", "msg_b64", "raw_b64":
 			body = fmt.Sprintf(" %s=%s", k, quoteBody(bodyBytes(v[k])))
 			continue
+		case "scope", "kind", "pid", "received_at":
+			continue // the topic and headers say it; keep the line short
+		}
+		if isEmpty(v[k]) {
+			continue
+		}
+		if obj, ok := v[k].(map[string]any); ok {
+			for ik, iv := range obj {
+				if isEmpty(iv) {
+					delete(obj, ik)
+				}
+			}
 		}
 		val, _ := json.Marshal(v[k]) // values came from a decoder, so they marshal
 		fmt.Fprintf(&b, " %s=%s", k, val)
@@ -200,4 +214,25 @@ func quoteBody(b []byte) string {
 	}
 	q, _ := json.Marshal(string(b))
 	return string(q) + suffix
+}
+
+// isEmpty reports values not worth a column: "", 0, false, null.
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case bool:
+		return !x
+	case json.Number:
+		return x == "0"
+	case int64:
+		return x == 0
+	case uint64:
+		return x == 0
+	case int8:
+		return x == 0
+	}
+	return false
 }
