@@ -240,7 +240,7 @@ type counters struct {
 // Stats is a snapshot of the bridge's counters, for /status.
 type Stats struct {
 	Pushes          uint64 `json:"pushes"`           // pushes handed to HandlePush while open
-	Acked           uint64 `json:"acked"`            // answered OK after their ack
+	Acked           uint64 `json:"acked"`            // answered OK after their ack (with a spool: or their fsync there)
 	DeadLetters     uint64 `json:"dead_letters"`     // dead-lettered, acked, answered with an error
 	Rejected        uint64 `json:"rejected"`         // answered with an error: Kafka refused the record for good
 	Dropped         uint64 `json:"dropped"`          // left unanswered: closing or cancelled

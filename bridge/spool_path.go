@@ -124,7 +124,7 @@ func (b *Bridge) openSpool() error {
 	})
 	if err != nil {
 		if errors.Is(err, spool.ErrLocked) {
-			return fmt.Errorf("bridge: spool dir %s is in use by another running bridge (one bridge per SPOOL_DIR): %w", cfg.SpoolDir, err)
+			return fmt.Errorf("bridge: spool dir in use by another running bridge (one bridge per SPOOL_DIR): %w", err)
 		}
 		return fmt.Errorf("bridge: open spool: %w", err)
 	}

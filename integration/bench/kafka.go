@@ -197,7 +197,10 @@ func runCeiling(ctx context.Context, classpath, broker, topic string, partitions
 	}
 	cmd := exec.CommandContext(ctx, "java", "-Xmx512m", "-cp", classpath, "org.apache.kafka.tools.ProducerPerformance",
 		"--topic", topic, "--num-records", strconv.FormatInt(n, 10), "--record-size", strconv.Itoa(size),
-		"--throughput", strconv.FormatFloat(throughput, 'f', 0, 64), "--producer-props", "acks=all", "bootstrap.servers="+broker, "linger.ms=2")
+		"--throughput", strconv.FormatFloat(throughput, 'f', 0, 64), "--producer-props", "acks=all", "bootstrap.servers="+broker, "linger.ms=2",
+		// The bridge's KAFKA_BATCH_BYTES: with the default 16 KiB a 16 KiB
+		// record would travel alone in its batch.
+		"batch.size=1048576")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -69,7 +69,10 @@ type phaseResult struct {
 	P999Ms         float64 `json:"p999_ms"`
 	MaxMs          float64 `json:"max_ms"`
 	BridgeAckAvgMs float64 `json:"bridge_ack_avg_ms"` // the daemon's own push_ack_latency histogram, mean
-	CPUCores       float64 `json:"cpu_cores"`
+	CPUCores       float64 `json:"cpu_cores"`         // the bridge process
+	BrokerCores    float64 `json:"broker_cpu_cores"`  // the Kafka broker's JVM
+	DriverCores    float64 `json:"driver_cpu_cores"`  // this process: simulator and load generator
+	MachineCores   float64 `json:"machine_cpu_cores"` // all processes on the machine (others' too)
 	PeakRSSMiB     float64 `json:"peak_rss_mib"`
 	GCPauseMs      float64 `json:"gc_pause_ms"`
 	GCCycles       float64 `json:"gc_cycles"`
@@ -109,6 +112,7 @@ type options struct {
 	ceilingOn                    bool
 	outage                       bool
 	maxInFlight                  int
+	bridgeEnv                    []string
 }
 
 func main() {
@@ -124,8 +128,10 @@ func main() {
 	flag.DurationVar(&o.warm, "warmup", 2*time.Second, "start of each run not measured")
 	flag.StringVar(&fr, "fractions", "0.5,0.25,0.75,0.9", "fractions of the max rate to run at, in this order (the bridge is restarted before 0.5)")
 	flag.StringVar(&sz, "sizes", "100,1024,16384", "body sizes, bytes")
-	flag.StringVar(&mx, "mixes", "p2p-chat,default", "mixes: p2p-chat, default")
+	flag.StringVar(&mx, "mixes", "p2p-chat,default", "mixes: p2p-chat, default; none runs no scenario (e.g. with -outage)")
 	flag.IntVar(&o.maxInFlight, "max-inflight", 20000, "generator window (capped at 96 MiB of bodies)")
+	var benv string
+	flag.StringVar(&benv, "bridge-env", "", "extra environment of the bridge process, comma-separated K=V (e.g. GOGC=50,GOMEMLIMIT=64MiB)")
 	flag.BoolVar(&o.outage, "outage", false, "also measure memory during a Kafka outage (private broker)")
 	flag.Parse()
 	o.ceilingOn = o.classpath != ""
@@ -143,7 +149,12 @@ func main() {
 		}
 		o.sizes = append(o.sizes, v)
 	}
-	o.mixes = strings.Split(mx, ",")
+	if mx != "none" {
+		o.mixes = strings.Split(mx, ",")
+	}
+	if benv != "" {
+		o.bridgeEnv = strings.Split(benv, ",")
+	}
 	if o.brokers == "" {
 		fatalf("set KAFKA_BROKERS or -brokers (start a broker with: bash scripts/kafka.sh start)")
 	}
@@ -259,12 +270,12 @@ func sizeName(n int) string {
 }
 
 func bridgeEnv(o options, addr, prefix string) []string {
-	return []string{
+	return append([]string{
 		"RTM_ENDPOINT=" + addr, fmt.Sprintf("RTM_PID=%d", benchPID), "RTM_SECRET=" + benchSecret,
 		"KAFKA_BROKERS=" + o.brokers, "KAFKA_TOPIC_PREFIX=" + prefix,
 		fmt.Sprintf("KAFKA_PARTITIONS=%d", o.partitions), "KAFKA_ACKS=all",
 		"LOG_LEVEL=warn",
-	}
+	}, o.bridgeEnv...)
 }
 
 // startListening starts the bridge and waits until it listens at the
@@ -305,7 +316,8 @@ func runScenario(ctx context.Context, o options, e *env, sc scenario, prefix, lo
 	}
 	res.MaxPerSec = pmax.AnsweredPerSec
 	res.Phases = append(res.Phases, pmax)
-	logf("  max: %.0f answered/s (p99 %.1f ms, %.2f cores, peak RSS %.1f MiB)", pmax.AnsweredPerSec, pmax.P99Ms, pmax.CPUCores, pmax.PeakRSSMiB)
+	logf("  max: %.0f answered/s (p99 %.1f ms, peak RSS %.1f MiB; CPU cores: bridge %.2f, broker %.2f, simulator %.2f, whole machine %.2f)",
+		pmax.AnsweredPerSec, pmax.P99Ms, pmax.PeakRSSMiB, pmax.CPUCores, pmax.BrokerCores, pmax.DriverCores, pmax.MachineCores)
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	rs, err := sampleRecordSizes(sctx, o.brokers, prefix, 200)
 	cancel()
@@ -340,8 +352,8 @@ func runScenario(ctx context.Context, o options, e *env, sc scenario, prefix, lo
 			break
 		}
 		res.Phases = append(res.Phases, p)
-		logf("  %s (%.0f/s): %.0f answered/s, p50 %.2f p99 %.2f p99.9 %.2f ms, %.2f cores, peak RSS %.1f MiB, GC %.1f ms",
-			label, lc.Rate, p.AnsweredPerSec, p.P50Ms, p.P99Ms, p.P999Ms, p.CPUCores, p.PeakRSSMiB, p.GCPauseMs)
+		logf("  %s (%.0f/s): %.0f answered/s, p50 %.2f p99 %.2f p99.9 %.2f ms, peak RSS %.1f MiB, GC %.1f ms; CPU cores: bridge %.2f, broker %.2f, simulator %.2f, machine %.2f",
+			label, lc.Rate, p.AnsweredPerSec, p.P50Ms, p.P99Ms, p.P999Ms, p.PeakRSSMiB, p.GCPauseMs, p.CPUCores, p.BrokerCores, p.DriverCores, p.MachineCores)
 	}
 	br.stop()
 	if o.ceilingOn && ctx.Err() == nil && res.Records.AvgValue > 0 {
@@ -381,6 +393,8 @@ func runPhase(ctx context.Context, e *env, br *bridgeProc, lc rtmsim.LoadConfig,
 		return p, err
 	}
 	br.resetPeak()
+	bpid := brokerPID()
+	bc0, dc0, mc0 := procCPUSeconds(bpid), procCPUSeconds(os.Getpid()), machineBusySeconds()
 	t0 := time.Now()
 	type out struct {
 		r   rtmsim.LoadResult
@@ -417,7 +431,11 @@ func runPhase(ctx context.Context, e *env, br *bridgeProc, lc rtmsim.LoadConfig,
 		p.MaxMs = float64(samples[len(samples)-1]) / 1e6
 	}
 	d := func(k string) float64 { return m1[k] - m0[k] }
-	p.CPUCores = d("process_cpu_seconds_total") / t1.Sub(t0).Seconds()
+	wall := t1.Sub(t0).Seconds()
+	p.CPUCores = d("process_cpu_seconds_total") / wall
+	p.BrokerCores = (procCPUSeconds(bpid) - bc0) / wall
+	p.DriverCores = (procCPUSeconds(os.Getpid()) - dc0) / wall
+	p.MachineCores = (machineBusySeconds() - mc0) / wall
 	p.GCPauseMs = d("go_gc_duration_seconds_sum") * 1000
 	p.GCCycles = d("go_gc_duration_seconds_count")
 	if n := d("rtm2kafka_push_ack_latency_seconds_count"); n > 0 {
@@ -504,7 +522,7 @@ func printTable(w *os.File, rep report) {
 	tw.Flush()
 	if rep.Outage != nil {
 		o := rep.Outage
-		fmt.Fprintf(w, "\nKafka outage under load: peak RSS %.1f MiB before, %.1f MiB during %.0f s outage (window %d records / %d MiB); answered before %d, after restart %d\n",
-			o.RSSBeforeMiB, o.PeakRSSMiB, o.OutageSec, o.WindowRecords, o.WindowBytes>>20, o.AnsweredBefore, o.AnsweredAfter)
+		fmt.Fprintf(w, "\nKafka outage under load: peak RSS %.1f MiB before, %.1f MiB during %.0f s outage (window %d records / %d MiB); answered before %d, after restart %d; overdue %d, unanswered %d\n",
+			o.RSSBeforeMiB, o.PeakRSSMiB, o.OutageSec, o.WindowRecords, o.WindowBytes>>20, o.AnsweredBefore, o.AnsweredAfter, o.Overdue, o.Unanswered)
 	}
 }
