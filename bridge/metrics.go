@@ -42,12 +42,10 @@ type Metrics struct {
 	pushes        [numScopes][numKinds]prometheus.Counter
 	produceErrors map[string]prometheus.Counter // fixed at construction, read-only after
 	deadLetters   prometheus.Counter
-	duplicates    prometheus.Counter
 	inflightRecs  prometheus.Gauge
 	inflightBytes prometheus.Gauge
 	latency       prometheus.Histogram
 	linkState     *prometheus.GaugeVec
-	reconnects    prometheus.Counter
 	ctlApplied    prometheus.Counter
 	ctlRejected   prometheus.Counter
 	answersLost   prometheus.Counter
@@ -88,10 +86,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Namespace: ns, Name: "dead_letters_total",
 		Help: "Pushes written to the dead-letter topic because they could not be decoded or routed.",
 	})
-	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: ns, Name: "duplicates_dropped_total",
-		Help: "Redelivered pushes answered without producing them again.",
-	})
 	m.inflightRecs = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: ns, Name: "inflight_records",
 		Help: "Records handed to Kafka and not yet settled (the window's fill, by count).",
@@ -109,10 +103,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Namespace: ns, Name: "link_state",
 		Help: "1 for the RTM link's current state, 0 for the others.",
 	}, []string{"state"})
-	m.reconnects = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: ns, Name: "reconnects_total",
-		Help: "RTM reconnects.",
-	})
 	ctl := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "control_commands_total",
 		Help: "Control-topic commands, by result (applied or rejected).",
@@ -140,8 +130,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Times a push had to wait because the spool's disk budget (SPOOL_MAX_BYTES) was exhausted.",
 	})
 	m.spoolStats = &spoolCollector{}
-	reg.MustRegister(pushes, errs, m.deadLetters, m.duplicates, m.inflightRecs, m.inflightBytes,
-		m.latency, m.linkState, m.reconnects, ctl, m.answersLost,
+	reg.MustRegister(pushes, errs, m.deadLetters, m.inflightRecs, m.inflightBytes,
+		m.latency, m.linkState, ctl, m.answersLost,
 		m.spilled, m.drained, m.spoolDups, m.spoolFull, m.spoolStats)
 	return m
 }
@@ -201,21 +191,6 @@ func (m *Metrics) control(applied bool) {
 		m.ctlApplied.Inc()
 	} else {
 		m.ctlRejected.Inc()
-	}
-}
-
-// DuplicateDropped counts one redelivered push that was answered without
-// being produced again; cmd calls it from the session's duplicate filter.
-func (m *Metrics) DuplicateDropped() {
-	if m != nil {
-		m.duplicates.Inc()
-	}
-}
-
-// Reconnected counts one reconnect of the RTM link.
-func (m *Metrics) Reconnected() {
-	if m != nil {
-		m.reconnects.Inc()
 	}
 }
 

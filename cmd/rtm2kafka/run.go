@@ -147,7 +147,7 @@ func (c *RunCommand) Start(ctx context.Context) error {
 		SpoolMaxAge: cfg.SpoolMaxAge,
 	})
 	if err != nil {
-		return fmt.Errorf("bridge: %w", err)
+		return err // bridge errors carry their own "bridge:" prefix
 	}
 
 	if cfg.HTTPAddr != "" {
