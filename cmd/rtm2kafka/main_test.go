@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm"
+)
+
+func run(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = runMain(context.Background(), args, &out, &errb, env)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpEveryCommand(t *testing.T) {
+	for _, cmd := range []string{"run", "sim", "ctl", "tail", "version"} {
+		code, out, errOut := run(t, nil, cmd, "--help")
+		if code != 0 {
+			t.Errorf("%s --help: exit %d", cmd, code)
+		}
+		if !strings.Contains(out+errOut, "Usage: rtm2kafka") {
+			t.Errorf("%s --help printed no usage:\n%s%s", cmd, out, errOut)
+		}
+	}
+	code, out, _ := run(t, nil, "--help")
+	if code != 0 || !strings.Contains(out, "rtm2kafka sim") {
+		t.Errorf("rtm2kafka --help: exit %d, %q", code, out)
+	}
+	if code, _, errOut := run(t, nil, "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d, %q", code, errOut)
+	}
+}
+
+func TestRunHelpListsEveryVariable(t *testing.T) {
+	_, _, errOut := run(t, nil, "run", "--help")
+	for _, v := range describe(&RunConfig{}) {
+		if !strings.Contains(errOut, v.Key) {
+			t.Errorf("run --help does not mention %s", v.Key)
+		}
+	}
+}
+
+// A bad configuration stops the start naming each variable and what it
+// expects, and never echoes a value (which could be a secret).
+func TestConfigErrorsNameVariablesNotValues(t *testing.T) {
+	env := map[string]string{
+		"RTM_PID":             "not-a-number-SECRETLOOKING",
+		"RTM_SECRET":          "hunter2-very-secret",
+		"KAFKA_SASL_PASSWORD": "sasl-pass-xyz",
+		"RTM_DEDUP_WINDOW":    "forever",
+	}
+	code, out, errOut := run(t, env, "run")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, errOut)
+	}
+	for _, want := range []string{"RTM_PID: invalid value, want an integer", "RTM_DEDUP_WINDOW: invalid value, want a duration"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	for _, leak := range []string{"SECRETLOOKING", "hunter2", "sasl-pass", "forever"} {
+		if strings.Contains(out+errOut, leak) {
+			t.Errorf("output leaks %q: %s", leak, errOut)
+		}
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	cfg := &RunConfig{}
+	if err := loadConfig(cfg, map[string]string{
+		"RTM_AES_BITS": "192", "RTM_LISTEN_ALL": "p2p,bogus", "KAFKA_KEY": "sideways",
+		"KAFKA_FORMAT": "xml", "KAFKA_ACKS": "0", "LOG_LEVEL": "loud", "KAFKA_TOPIC_PREFIX": "bad topic",
+		"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p4ss",
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cfg.validate()
+	if err == nil {
+		t.Fatal("validate accepted a bad configuration")
+	}
+	for _, want := range []string{"RTM_PID", "RTM_SECRET or RTM_SECRET_FILE", "RTM_AES_BITS", "RTM_LISTEN_ALL", "KAFKA_KEY",
+		"KAFKA_FORMAT", "KAFKA_ACKS", "LOG_LEVEL", "KAFKA_TOPIC_PREFIX"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %s: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "p4ss") {
+		t.Errorf("error leaks the SASL password: %v", err)
+	}
+}
+
+func TestValidateDefaults(t *testing.T) {
+	cfg := &RunConfig{}
+	if err := loadConfig(cfg, map[string]string{"RTM_PID": "1000001", "RTM_SECRET": "s"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := cfg.validate()
+	if err != nil {
+		t.Fatalf("defaults rejected: %v", err)
+	}
+	if want := (rtm.ListenState{P2P: true, Group: true, Room: true, Ev: true}); !s.listen.Equal(want) {
+		t.Errorf("default listen state %+v, want all four flags", s.listen)
+	}
+	if s.transport != nil {
+		t.Errorf("no TLS/SASL configured, yet a transport was built")
+	}
+	if got := s.router.Topic(&rtm.Push{Scope: rtm.ScopeGroup, Kind: rtm.KindFile}); got != "rtm.group.file" {
+		t.Errorf("default topic %q", got)
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	c := &RunCommand{Stderr: &bytes.Buffer{}, Env: map[string]string{"RTM_PID": "1", "RTM_SECRET": "s", "KAFKA_TOPIC_PREFIX": "fromenv"}}
+	if err := c.ParseFlags([]string{"--kafka-topic-prefix", "fromflag", "--rtm-pid", "42"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Config.TopicPrefix != "fromflag" || c.Config.RTMPID != 42 {
+		t.Errorf("flags did not override: prefix %q pid %d", c.Config.TopicPrefix, c.Config.RTMPID)
+	}
+}
+
+func TestParseListenAll(t *testing.T) {
+	cases := map[string]rtm.ListenState{
+		"p2p,group,room,ev": {P2P: true, Group: true, Room: true, Ev: true},
+		"all":               {P2P: true, Group: true, Room: true, Ev: true},
+		"none":              {},
+		"":                  {},
+		" Group , ev ":      {Group: true, Ev: true},
+	}
+	for in, want := range cases {
+		got, err := parseListenAll(in)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseListenAll(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	if _, err := parseListenAll("p2p,chat"); err == nil || !strings.Contains(err.Error(), `"chat"`) {
+		t.Errorf("unknown flag accepted or error unclear: %v", err)
+	}
+}
+
+func TestSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/secret"
+	if err := os.WriteFile(path, []byte("  from-file-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &RunConfig{}
+	if err := loadConfig(cfg, map[string]string{"RTM_PID": "7", "RTM_SECRET_FILE": path}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := cfg.validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.secret != "from-file-secret" {
+		t.Errorf("secret from file not trimmed/read")
+	}
+	cfg = &RunConfig{}
+	err = loadConfig(cfg, map[string]string{"RTM_PID": "7", "RTM_SECRET_FILE": dir + "/missing"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "RTM_SECRET_FILE: cannot read file") {
+		t.Errorf("missing secret file: %v", err)
+	}
+}
