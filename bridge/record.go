@@ -2,14 +2,13 @@ package bridge
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/rtm2kafka/rtm2kafka/rtm"
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
 // Format selects how a push is encoded as a Kafka record value. Both formats
@@ -323,33 +322,35 @@ func AppendDeadLetter(dst []byte, p *rtm.Push, reason error, atMs int64) []byte 
 	return append(dst, '}')
 }
 
+// recAppendMsgpack appends p's record in msgpack (see AppendRecord), integers
+// in the smallest format (mpack.AppendIntCompact).
 func recAppendMsgpack(dst []byte, p *rtm.Push, pid, receivedAtMs int64) []byte {
 	if p.Scope == rtm.ScopeEvent {
 		n := 8
 		if p.HasData {
 			n++
 		}
-		dst = recMPMap(dst, n)
-		dst = recMPStr(dst, "scope")
-		dst = recMPStr(dst, "event")
-		dst = recMPStr(dst, "kind")
-		dst = recMPStr(dst, "event")
-		dst = recMPStr(dst, "pid")
-		dst = recMPInt(dst, p.PID)
-		dst = recMPStr(dst, "event")
-		dst = recMPStr(dst, p.Event)
-		dst = recMPStr(dst, "uid")
-		dst = recMPInt(dst, p.UID)
-		dst = recMPStr(dst, "time")
-		dst = recMPInt(dst, p.Time)
-		dst = recMPStr(dst, "endpoint")
-		dst = recMPStr(dst, p.Endpoint)
+		dst = mpack.AppendMapHeader(dst, n)
+		dst = mpack.AppendStr(dst, "scope")
+		dst = mpack.AppendStr(dst, "event")
+		dst = mpack.AppendStr(dst, "kind")
+		dst = mpack.AppendStr(dst, "event")
+		dst = mpack.AppendStr(dst, "pid")
+		dst = mpack.AppendIntCompact(dst, p.PID)
+		dst = mpack.AppendStr(dst, "event")
+		dst = mpack.AppendStr(dst, p.Event)
+		dst = mpack.AppendStr(dst, "uid")
+		dst = mpack.AppendIntCompact(dst, p.UID)
+		dst = mpack.AppendStr(dst, "time")
+		dst = mpack.AppendIntCompact(dst, p.Time)
+		dst = mpack.AppendStr(dst, "endpoint")
+		dst = mpack.AppendStr(dst, p.Endpoint)
 		if p.HasData {
-			dst = recMPStr(dst, "data")
+			dst = mpack.AppendStr(dst, "data")
 			dst = recMPText(dst, p.Data, false)
 		}
-		dst = recMPStr(dst, "received_at")
-		return recMPInt(dst, receivedAtMs)
+		dst = mpack.AppendStr(dst, "received_at")
+		return mpack.AppendIntCompact(dst, receivedAtMs)
 	}
 	n := 11
 	if p.Audio != nil {
@@ -358,138 +359,69 @@ func recAppendMsgpack(dst []byte, p *rtm.Push, pid, receivedAtMs int64) []byte {
 	if p.File != nil {
 		n++
 	}
-	dst = recMPMap(dst, n)
-	dst = recMPStr(dst, "scope")
-	dst = recMPStr(dst, p.Scope.String())
-	dst = recMPStr(dst, "kind")
-	dst = recMPStr(dst, p.Kind.String())
-	dst = recMPStr(dst, "pid")
-	dst = recMPInt(dst, pid)
-	dst = recMPStr(dst, "from")
-	dst = recMPInt(dst, p.From)
-	dst = recMPStr(dst, "to")
-	dst = recMPInt(dst, p.To)
-	dst = recMPStr(dst, "mtype")
-	dst = recMPInt(dst, p.MType)
-	dst = recMPStr(dst, "mid")
-	dst = recMPInt(dst, p.MID)
-	dst = recMPStr(dst, "msg")
+	dst = mpack.AppendMapHeader(dst, n)
+	dst = mpack.AppendStr(dst, "scope")
+	dst = mpack.AppendStr(dst, p.Scope.String())
+	dst = mpack.AppendStr(dst, "kind")
+	dst = mpack.AppendStr(dst, p.Kind.String())
+	dst = mpack.AppendStr(dst, "pid")
+	dst = mpack.AppendIntCompact(dst, pid)
+	dst = mpack.AppendStr(dst, "from")
+	dst = mpack.AppendIntCompact(dst, p.From)
+	dst = mpack.AppendStr(dst, "to")
+	dst = mpack.AppendIntCompact(dst, p.To)
+	dst = mpack.AppendStr(dst, "mtype")
+	dst = mpack.AppendIntCompact(dst, p.MType)
+	dst = mpack.AppendStr(dst, "mid")
+	dst = mpack.AppendIntCompact(dst, p.MID)
+	dst = mpack.AppendStr(dst, "msg")
 	dst = recMPText(dst, p.Msg, p.MsgBinary)
-	dst = recMPStr(dst, "attrs")
+	dst = mpack.AppendStr(dst, "attrs")
 	dst = recMPText(dst, p.Attrs, false)
-	dst = recMPStr(dst, "mtime")
-	dst = recMPInt(dst, p.MTime)
-	dst = recMPStr(dst, "received_at")
-	dst = recMPInt(dst, receivedAtMs)
+	dst = mpack.AppendStr(dst, "mtime")
+	dst = mpack.AppendIntCompact(dst, p.MTime)
+	dst = mpack.AppendStr(dst, "received_at")
+	dst = mpack.AppendIntCompact(dst, receivedAtMs)
 	if a := p.Audio; a != nil {
-		dst = recMPStr(dst, "audio")
-		dst = recMPMap(dst, 4)
-		dst = recMPStr(dst, "source_lang")
-		dst = recMPStr(dst, a.SourceLang)
-		dst = recMPStr(dst, "recognized_lang")
-		dst = recMPStr(dst, a.RecognizedLang)
-		dst = recMPStr(dst, "recognized_text")
-		dst = recMPStr(dst, a.RecognizedText)
-		dst = recMPStr(dst, "duration_ms")
-		dst = recMPInt(dst, a.Duration)
+		dst = mpack.AppendStr(dst, "audio")
+		dst = mpack.AppendMapHeader(dst, 4)
+		dst = mpack.AppendStr(dst, "source_lang")
+		dst = mpack.AppendStr(dst, a.SourceLang)
+		dst = mpack.AppendStr(dst, "recognized_lang")
+		dst = mpack.AppendStr(dst, a.RecognizedLang)
+		dst = mpack.AppendStr(dst, "recognized_text")
+		dst = mpack.AppendStr(dst, a.RecognizedText)
+		dst = mpack.AppendStr(dst, "duration_ms")
+		dst = mpack.AppendIntCompact(dst, a.Duration)
 	}
 	if fi := p.File; fi != nil {
-		dst = recMPStr(dst, "file")
-		dst = recMPMap(dst, 10)
-		dst = recMPStr(dst, "url")
-		dst = recMPStr(dst, fi.URL)
-		dst = recMPStr(dst, "size")
-		dst = recMPInt(dst, fi.Size)
-		dst = recMPStr(dst, "surl")
-		dst = recMPStr(dst, fi.SURL)
-		dst = recMPStr(dst, "is_rtm_audio")
-		if fi.Audio {
-			dst = append(dst, 0xc3)
-		} else {
-			dst = append(dst, 0xc2)
-		}
-		dst = recMPStr(dst, "lang")
-		dst = recMPStr(dst, fi.Lang)
-		dst = recMPStr(dst, "duration_ms")
-		dst = recMPInt(dst, fi.Duration)
-		dst = recMPStr(dst, "codec")
-		dst = recMPStr(dst, fi.Codec)
-		dst = recMPStr(dst, "srate")
-		dst = recMPInt(dst, fi.SRate)
-		dst = recMPStr(dst, "rtm_attrs")
-		dst = recMPStr(dst, fi.RTMAttrs)
-		dst = recMPStr(dst, "custom_attrs")
-		dst = recMPStr(dst, fi.CustomAttrs)
+		dst = mpack.AppendStr(dst, "file")
+		dst = mpack.AppendMapHeader(dst, 10)
+		dst = mpack.AppendStr(dst, "url")
+		dst = mpack.AppendStr(dst, fi.URL)
+		dst = mpack.AppendStr(dst, "size")
+		dst = mpack.AppendIntCompact(dst, fi.Size)
+		dst = mpack.AppendStr(dst, "surl")
+		dst = mpack.AppendStr(dst, fi.SURL)
+		dst = mpack.AppendStr(dst, "is_rtm_audio")
+		dst = mpack.AppendBool(dst, fi.Audio)
+		dst = mpack.AppendStr(dst, "lang")
+		dst = mpack.AppendStr(dst, fi.Lang)
+		dst = mpack.AppendStr(dst, "duration_ms")
+		dst = mpack.AppendIntCompact(dst, fi.Duration)
+		dst = mpack.AppendStr(dst, "codec")
+		dst = mpack.AppendStr(dst, fi.Codec)
+		dst = mpack.AppendStr(dst, "srate")
+		dst = mpack.AppendIntCompact(dst, fi.SRate)
+		dst = mpack.AppendStr(dst, "rtm_attrs")
+		dst = mpack.AppendStr(dst, fi.RTMAttrs)
+		dst = mpack.AppendStr(dst, "custom_attrs")
+		dst = mpack.AppendStr(dst, fi.CustomAttrs)
 	}
 	return dst
 }
 
-// recMPMap appends a msgpack map header for n entries.
-func recMPMap(dst []byte, n int) []byte {
-	if n < 16 {
-		return append(dst, 0x80|byte(n))
-	}
-	return binary.BigEndian.AppendUint16(append(dst, 0xde), uint16(n))
-}
-
 // recMPText appends b as a msgpack str when it is text, else as bin.
 func recMPText(dst, b []byte, isBin bool) []byte {
-	if recIsText(b, isBin) {
-		return recMPStr(dst, b)
-	}
-	return recMPBin(dst, b)
-}
-
-// recMPStr appends s as a msgpack str, in the smallest format.
-func recMPStr[T string | []byte](dst []byte, s T) []byte {
-	switch n := len(s); {
-	case n < 32:
-		dst = append(dst, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		dst = append(dst, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
-	}
-	return append(dst, s...)
-}
-
-// recMPBin appends b as a msgpack bin, in the smallest format.
-func recMPBin(dst, b []byte) []byte {
-	switch n := len(b); {
-	case n <= math.MaxUint8:
-		dst = append(dst, 0xc4, byte(n))
-	case n <= math.MaxUint16:
-		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
-	}
-	return append(dst, b...)
-}
-
-// recMPInt appends v as a msgpack integer in the smallest format: fixints,
-// unsigned formats for other non-negative values, signed ones for negative.
-func recMPInt(dst []byte, v int64) []byte {
-	switch {
-	case v >= 0 && v <= 127, v >= -32 && v < 0:
-		return append(dst, byte(v))
-	case v > 0:
-		switch {
-		case v <= math.MaxUint8:
-			return append(dst, 0xcc, byte(v))
-		case v <= math.MaxUint16:
-			return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
-		case v <= math.MaxUint32:
-			return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
-		}
-		return binary.BigEndian.AppendUint64(append(dst, 0xcf), uint64(v))
-	case v >= math.MinInt8:
-		return append(dst, 0xd0, byte(v))
-	case v >= math.MinInt16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xd1), uint16(v))
-	case v >= math.MinInt32:
-		return binary.BigEndian.AppendUint32(append(dst, 0xd2), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
+	return mpack.AppendStrOrBin(dst, b, !recIsText(b, isBin))
 }

@@ -614,42 +614,6 @@ func TestRecordMsgpackHandPushes(t *testing.T) {
 	}
 }
 
-func TestRecordMsgpackIntegers(t *testing.T) {
-	for _, v := range []int64{0, 1, 127, 128, 255, 256, 65535, 65536, math.MaxUint32, math.MaxUint32 + 1, math.MaxInt64,
-		-1, -32, -33, -128, -129, -32768, -32769, math.MinInt32, math.MinInt32 - 1, math.MinInt64} {
-		b := recMPInt(nil, v)
-		var got int64
-		if err := msgpack.Unmarshal(b, &got); err != nil || got != v {
-			t.Errorf("recMPInt(%d) = %x decodes to %d, %v", v, b, got, err)
-		}
-		if v >= -32 && v <= 127 && len(b) != 1 {
-			t.Errorf("recMPInt(%d) = %x, want a fixint", v, b)
-		}
-	}
-	for _, n := range []int{0, 31, 32, 255, 256, 65535, 65536} {
-		s := strings.Repeat("s", n)
-		var got string
-		if err := msgpack.Unmarshal(recMPStr(nil, s), &got); err != nil || got != s {
-			t.Errorf("recMPStr(len %d): %v", n, err)
-		}
-		var gotB []byte
-		if err := msgpack.Unmarshal(recMPBin(nil, []byte(s)), &gotB); err != nil || string(gotB) != s {
-			t.Errorf("recMPBin(len %d): %v", n, err)
-		}
-	}
-	for _, n := range []int{0, 15, 16, 300} {
-		b := recMPMap(nil, n)
-		for i := range n {
-			b = recMPStr(b, strconv.Itoa(i))
-			b = recMPInt(b, int64(i))
-		}
-		var m map[string]int64
-		if err := msgpack.Unmarshal(b, &m); err != nil || len(m) != n {
-			t.Errorf("recMPMap(%d): %d entries, %v", n, len(m), err)
-		}
-	}
-}
-
 func TestRecordDeadLetter(t *testing.T) {
 	schema := recLoadSchema(t)
 	raw := []byte{'F', 'P', 'N', 'N', 1, 0x80, 1, 7, 0, 0xff, 0x00, '"'}

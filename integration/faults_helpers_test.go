@@ -12,8 +12,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,12 +227,62 @@ func runFault(t *testing.T, fc faultCase) faultRow {
 		t.Errorf("exactness: %s", ex)
 	}
 	if gor1 > gor0+faultGoroutineSlack {
-		t.Errorf("goroutine leak? %v after start, %v after the load settled (slack %d)", gor0, gor1, faultGoroutineSlack)
+		t.Errorf("goroutine leak? %v after start, %v after the load settled (slack %d); where they are:\n%s",
+			gor0, gor1, faultGoroutineSlack, goroutineDump(t, f.D))
 	}
 	if rss1 > rss0+faultRSSSlack {
 		t.Errorf("memory leak? RSS %.1f MiB after start, %.1f MiB after the load settled", rss0/(1<<20), rss1/(1<<20))
 	}
 	return row
+}
+
+// goroutineDump makes the daemon print its goroutines (SIGQUIT: the Go
+// runtime dumps every stack to stderr, the daemon's log, and exits) and
+// returns them counted by the function that created them, most first.
+func goroutineDump(t *testing.T, d *integration.Daemon) string {
+	t.Helper()
+	if err := d.Signal(syscall.SIGQUIT); err != nil {
+		return err.Error()
+	}
+	if _, err := d.Wait(ctxFor(t, 10*time.Second)); err != nil {
+		return err.Error()
+	}
+	log := d.Log()
+	i := strings.Index(log, "\ngoroutine ")
+	if i < 0 {
+		return "no goroutine dump in the log"
+	}
+	counts := map[string]int{}
+	for _, g := range strings.Split(log[i+1:], "\n\n") {
+		if !strings.HasPrefix(g, "goroutine ") {
+			continue
+		}
+		key, creator := "", ""
+		for _, l := range strings.Split(g, "\n")[1:] {
+			switch {
+			case strings.HasPrefix(l, "created by "):
+				creator, _, _ = strings.Cut(strings.TrimPrefix(l, "created by "), " in goroutine")
+			case key == "" && l != "" && l[0] != '\t' && l[0] != ' ' && !strings.HasPrefix(l, "runtime.") &&
+				!strings.HasPrefix(l, "sync.") && !strings.HasPrefix(l, "internal/"):
+				key, _, _ = strings.Cut(l, "(0x")
+			}
+		}
+		key = creator + " → " + key
+		counts[key]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool { return counts[keys[a]] > counts[keys[b]] })
+	var sb strings.Builder
+	for j, k := range keys {
+		if j == 20 {
+			break
+		}
+		fmt.Fprintf(&sb, "%5d  %s\n", counts[k], k)
+	}
+	return sb.String()
 }
 
 // dropLink drops the RTM link n times under load. Drops come in bursts of

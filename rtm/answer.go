@@ -3,6 +3,8 @@ package rtm
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
 // AppendAnswer appends a whole answer frame with status 0 and an empty map
@@ -30,9 +32,9 @@ func AppendErrorAnswer(dst []byte, seq uint32, flag byte, code int, ex string) [
 		return FinishFrame(dst, start, off)
 	}
 	dst, off := BeginFrame(dst, FlagMsgpack, Answer, 1, seq, "")
-	dst = appendMapHeader(dst, 2)
-	dst = appendInt(appendStr(dst, "code"), int64(code))
-	dst = appendStr(appendStr(dst, "ex"), ex)
+	dst = mpack.AppendMapHeader(dst, 2)
+	dst = mpack.AppendIntGo(mpack.AppendStr(dst, "code"), int64(code))
+	dst = mpack.AppendStr(mpack.AppendStr(dst, "ex"), ex)
 	return FinishFrame(dst, start, off)
 }
 
@@ -82,7 +84,7 @@ type SendMsgAnswer struct {
 
 // AppendPayload appends the answer's payload {mtime}.
 func (a *SendMsgAnswer) AppendPayload(dst []byte) []byte {
-	return appendInt(appendStr(appendMapHeader(dst, 1), "mtime"), a.MTime)
+	return mpack.AppendIntGo(mpack.AppendStr(mpack.AppendMapHeader(dst, 1), "mtime"), a.MTime)
 }
 
 // Decode reads the answer from a msgpack payload; mtime is required.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
 // chatPayload builds a pushmsg payload with the given keys replaced or
@@ -29,10 +31,10 @@ func buildMap(entries ...kv) []byte {
 			n++
 		}
 	}
-	b := appendMapHeader(nil, n)
+	b := mpack.AppendMapHeader(nil, n)
 	for _, e := range entries {
 		if e.v != nil {
-			b = append(appendStr(b, e.k), e.v...)
+			b = append(mpack.AppendStr(b, e.k), e.v...)
 		}
 	}
 	return b
@@ -40,13 +42,13 @@ func buildMap(entries ...kv) []byte {
 
 func chatEntries() []kv {
 	return []kv{
-		{"attrs", appendStr(nil, "")},
-		{"from", appendInt(nil, 10001)},
-		{"mid", appendInt(nil, 7201234567890300001)},
-		{"msg", appendStr(nil, "hi")},
-		{"mtime", appendInt(nil, 1717000000123)},
-		{"mtype", appendInt(nil, 30)},
-		{"to", appendInt(nil, 10002)},
+		{"attrs", mpack.AppendStr(nil, "")},
+		{"from", mpack.AppendIntGo(nil, 10001)},
+		{"mid", mpack.AppendIntGo(nil, 7201234567890300001)},
+		{"msg", mpack.AppendStr(nil, "hi")},
+		{"mtime", mpack.AppendIntGo(nil, 1717000000123)},
+		{"mtype", mpack.AppendIntGo(nil, 30)},
+		{"to", mpack.AppendIntGo(nil, 10002)},
 	}
 }
 
@@ -73,19 +75,19 @@ func TestCodecPushErrors(t *testing.T) {
 		payload []byte
 		want    string
 	}{
-		{"wrong type int", "pushmsg", buildMap(with(chat, "from", appendStr(nil, "x"))...), `rtm: pushmsg: key "from": want integer, got str`},
-		{"wrong type str", "pushmsg", buildMap(with(chat, "msg", appendInt(nil, 5))...), `rtm: pushmsg: key "msg": want str or bin, got integer`},
+		{"wrong type int", "pushmsg", buildMap(with(chat, "from", mpack.AppendStr(nil, "x"))...), `rtm: pushmsg: key "from": want integer, got str`},
+		{"wrong type str", "pushmsg", buildMap(with(chat, "msg", mpack.AppendIntGo(nil, 5))...), `rtm: pushmsg: key "msg": want str or bin, got integer`},
 		{"nil msg", "pushmsg", buildMap(with(chat, "msg", []byte{0xc0})...), `rtm: pushmsg: key "msg": want str or bin, got nil`},
 		{"missing mid", "pushmsg", buildMap(with(chat, "mid", nil)...), `rtm: pushmsg: missing key "mid"`},
 		{"missing gid", "pushgroupmsg", buildMap(chat...), `rtm: pushgroupmsg: missing key "gid"`},
 		{"missing rid", "pushroommsg", buildMap(chat...), `rtm: pushroommsg: missing key "rid"`},
 		{"uint64 overflow", "pushmsg", buildMap(with(chat, "mid", []byte{0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0})...), `rtm: pushmsg: key "mid": integer overflows int64`},
 		{"float not integral", "pushmsg", buildMap(with(chat, "from", []byte{0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0})...), `rtm: pushmsg: key "from": float value is not an integer`},
-		{"not a map", "pushmsg", appendArrayHeader(nil, 0), `rtm: pushmsg: payload: want map, got array`},
-		{"key not str", "pushmsg", append(appendMapHeader(nil, 1), 0x01, 0x01), `rtm: pushmsg: map key: want str, got integer`},
+		{"not a map", "pushmsg", mpack.AppendArrayHeader(nil, 0), `rtm: pushmsg: payload: want map, got array`},
+		{"key not str", "pushmsg", append(mpack.AppendMapHeader(nil, 1), 0x01, 0x01), `rtm: pushmsg: map key: want str, got integer`},
 		{"trailing", "pushmsg", append(buildMap(chat...), 0xc0), `rtm: pushmsg: 1 bytes after the payload map`},
-		{"event missing uid", "pushevent", buildMap(kv{"pid", appendInt(nil, 1)}, kv{"event", appendStr(nil, "login")},
-			kv{"time", appendInt(nil, 1)}, kv{"endpoint", appendStr(nil, "a:1")}), `rtm: pushevent: missing key "uid"`},
+		{"event missing uid", "pushevent", buildMap(kv{"pid", mpack.AppendIntGo(nil, 1)}, kv{"event", mpack.AppendStr(nil, "login")},
+			kv{"time", mpack.AppendIntGo(nil, 1)}, kv{"endpoint", mpack.AppendStr(nil, "a:1")}), `rtm: pushevent: missing key "uid"`},
 		{"unknown method", "pushfoo", buildMap(chat...), `rtm: push: unknown method "pushfoo"`},
 		{"ping", "ping", []byte{0x80}, `rtm: push: unknown method "ping"`},
 		{"ext where int", "pushmsg", buildMap(with(chat, "to", []byte{0xd4, 1, 2})...), `rtm: pushmsg: key "to": want integer, got ext`},
@@ -139,12 +141,12 @@ func TestCodecPushAcceptsEveryIntegerFormat(t *testing.T) {
 }
 
 func TestCodecPushIgnoresUnknownKeys(t *testing.T) {
-	nested := appendMapHeader(nil, 2)
-	nested = append(appendStr(nested, "a"), appendArrayHeader(nil, 3)...)
+	nested := mpack.AppendMapHeader(nil, 2)
+	nested = append(mpack.AppendStr(nested, "a"), mpack.AppendArrayHeader(nil, 3)...)
 	nested = append(nested, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, 0xd6, 1, 1, 2, 3, 4, 0xc7, 2, 9, 1, 2)
-	nested = append(appendStr(nested, "b"), 0xc0)
+	nested = append(mpack.AppendStr(nested, "b"), 0xc0)
 	e := with(chatEntries(), "zextra", nested)
-	e = with(e, "gid", appendInt(nil, 1)) // another scope's target key is ignored
+	e = with(e, "gid", mpack.AppendIntGo(nil, 1)) // another scope's target key is ignored
 	var p Push
 	if err := DecodePush(pushFrame("pushmsg", buildMap(e...)), nil, &p); err != nil || p.To != 10002 || string(p.Msg) != "hi" {
 		t.Fatalf("%v %+v", err, p)
@@ -244,9 +246,9 @@ func TestCodecPushInfo(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := with(base, "mtype", appendInt(nil, c.mtype))
-			e = with(e, "msg", appendStr(nil, c.msg))
-			e = with(e, "attrs", appendStr(nil, c.attrs))
+			e := with(base, "mtype", mpack.AppendIntGo(nil, c.mtype))
+			e = with(e, "msg", mpack.AppendStr(nil, c.msg))
+			e = with(e, "attrs", mpack.AppendStr(nil, c.attrs))
 			var p Push
 			if err := DecodePush(pushFrame("pushmsg", buildMap(e...)), nil, &p); err != nil {
 				t.Fatal(err)
@@ -267,7 +269,7 @@ func TestCodecPushInfo(t *testing.T) {
 // The reused Push is fully reset, and Audio/File memory is recycled.
 func TestCodecPushReuse(t *testing.T) {
 	var p Push
-	e := with(with(chatEntries(), "mtype", appendInt(nil, 40)), "msg", appendStr(nil, `{"url":"a"}`))
+	e := with(with(chatEntries(), "mtype", mpack.AppendIntGo(nil, 40)), "msg", mpack.AppendStr(nil, `{"url":"a"}`))
 	if err := DecodePush(pushFrame("pushmsg", buildMap(e...)), nil, &p); err != nil || p.File == nil {
 		t.Fatal(err)
 	}
@@ -279,8 +281,8 @@ func TestCodecPushReuse(t *testing.T) {
 	if err := DecodePush(pushFrame("pushmsg", buildMap(e...)), nil, &p); err != nil || p.File != fi {
 		t.Fatalf("file not recycled")
 	}
-	ev := buildMap(kv{"pid", appendInt(nil, 1)}, kv{"event", appendStr(nil, "login")}, kv{"uid", appendInt(nil, 2)},
-		kv{"time", appendInt(nil, 3)}, kv{"endpoint", appendStr(nil, "a:1")})
+	ev := buildMap(kv{"pid", mpack.AppendIntGo(nil, 1)}, kv{"event", mpack.AppendStr(nil, "login")}, kv{"uid", mpack.AppendIntGo(nil, 2)},
+		kv{"time", mpack.AppendIntGo(nil, 3)}, kv{"endpoint", mpack.AppendStr(nil, "a:1")})
 	if err := DecodePush(pushFrame("pushevent", ev), nil, &p); err != nil {
 		t.Fatal(err)
 	}
@@ -509,11 +511,11 @@ func TestCodecSendMsgDecodeErrors(t *testing.T) {
 	if err := q.Decode(group); err != nil || q.To != 2 || q.Scope != ScopeGroup || q.Method() != "sendgroupmsg" {
 		t.Errorf("%+v %v", q, err)
 	}
-	noTarget := buildMap(kv{"from", appendInt(nil, 1)}, kv{"mtype", appendInt(nil, 1)}, kv{"mid", appendInt(nil, 1)}, kv{"msg", appendStr(nil, "")})
+	noTarget := buildMap(kv{"from", mpack.AppendIntGo(nil, 1)}, kv{"mtype", mpack.AppendIntGo(nil, 1)}, kv{"mid", mpack.AppendIntGo(nil, 1)}, kv{"msg", mpack.AppendStr(nil, "")})
 	if err := q.Decode(noTarget); err == nil || err.Error() != `rtm: sendmsg: missing key "to"` {
 		t.Errorf("no target: %v", err)
 	}
-	two := buildMap(kv{"gid", appendInt(nil, 1)}, kv{"rid", appendInt(nil, 1)})
+	two := buildMap(kv{"gid", mpack.AppendIntGo(nil, 1)}, kv{"rid", mpack.AppendIntGo(nil, 1)})
 	if err := q.Decode(two); err == nil || !strings.Contains(err.Error(), "more than one") {
 		t.Errorf("two targets: %v", err)
 	}
@@ -522,7 +524,7 @@ func TestCodecSendMsgDecodeErrors(t *testing.T) {
 		t.Errorf("empty answer: %v", err)
 	}
 	var ids SetListenIDs
-	bad := buildMap(kv{"uids", append(appendArrayHeader(nil, 1), appendStr(nil, "x")...)})
+	bad := buildMap(kv{"uids", append(mpack.AppendArrayHeader(nil, 1), mpack.AppendStr(nil, "x")...)})
 	if err := ids.Decode(bad); err == nil || err.Error() != `rtm: setlisten: key "uids": item 0: want integer, got str` {
 		t.Errorf("%v", err)
 	}

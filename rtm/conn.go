@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
 // QuestHandler receives every quest the peer sends — the gateway's pushes
@@ -448,7 +450,7 @@ func (c *Conn) answerPing(f *Frame) {
 		b = strconv.AppendInt(append(b, `{"ts":`...), ts, 10)
 		b = append(b, '}')
 	} else {
-		b = appendInt(appendStr(appendMapHeader(b, 1), "ts"), ts)
+		b = mpack.AppendIntGo(mpack.AppendStr(mpack.AppendMapHeader(b, 1), "ts"), ts)
 	}
 	c.pending = FinishFrame(b, start, off)
 	c.wmu.Unlock()

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
 // ---- helpers ----
@@ -158,7 +160,7 @@ func ctStableGoroutines(t *testing.T, want int) {
 
 // ctMapInt encodes {key: v}.
 func ctMapInt(key string, v int64) []byte {
-	return appendInt(appendStr(appendMapHeader(nil, 1), key), v)
+	return mpack.AppendIntGo(mpack.AppendStr(mpack.AppendMapHeader(nil, 1), key), v)
 }
 
 // ctReadInt decodes {key: v}.
@@ -438,7 +440,7 @@ func TestConnBackpressure(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	srv, raw := ctAcceptRaw(t, h, WithKeepalive(25*time.Millisecond, 10*time.Millisecond))
 
-	frame := ctQuest(OneWay, 0, "pushmsg", FlagMsgpack, appendBin(appendStr(appendMapHeader(nil, 1), "msg"), make([]byte, 16<<10)))
+	frame := ctQuest(OneWay, 0, "pushmsg", FlagMsgpack, mpack.AppendBin(mpack.AppendStr(mpack.AppendMapHeader(nil, 1), "msg"), make([]byte, 16<<10)))
 	sent := 0
 	var partial int
 	for {
@@ -920,10 +922,10 @@ func TestConnPackageModeClient(t *testing.T) {
 				t.Fatal(err)
 			}
 			// {bits: 128, publicKey: str (as the C++ client sends it), streamMode: false}
-			payload := appendMapHeader(nil, 3)
-			payload = appendInt(appendStr(payload, "bits"), 128)
-			payload = appendStrBytes(appendStr(payload, "publicKey"), kx.PublicKey())
-			payload = appendBool(appendStr(payload, "streamMode"), false)
+			payload := mpack.AppendMapHeader(nil, 3)
+			payload = mpack.AppendIntGo(mpack.AppendStr(payload, "bits"), 128)
+			payload = mpack.AppendStr(mpack.AppendStr(payload, "publicKey"), kx.PublicKey())
+			payload = mpack.AppendBool(mpack.AppendStr(payload, "streamMode"), false)
 			if _, err := raw.Write(ctQuest(TwoWay, 1, "*key", FlagMsgpack, payload)); err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,10 @@
 package rtm
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
+)
 
 // SetListenAll is the set-all form of setlisten: receive all p2p, group,
 // room messages and events of the project (spec §7.1). All four flags are
@@ -50,12 +54,12 @@ func (*RemoveListen) clientQuest() {}
 
 // AppendPayload appends the signed payload {ev, group, p2p, room} + signature.
 func (q *SetListenAll) AppendPayload(dst []byte, s Signature) []byte {
-	dst = appendMapHeader(dst, 8)
-	dst = appendBool(appendStr(dst, "ev"), q.Ev)
-	dst = appendBool(appendStr(dst, "group"), q.Group)
-	dst = appendBool(appendStr(dst, "p2p"), q.P2P)
+	dst = mpack.AppendMapHeader(dst, 8)
+	dst = mpack.AppendBool(mpack.AppendStr(dst, "ev"), q.Ev)
+	dst = mpack.AppendBool(mpack.AppendStr(dst, "group"), q.Group)
+	dst = mpack.AppendBool(mpack.AppendStr(dst, "p2p"), q.P2P)
 	dst = s.appendPID(dst)
-	dst = appendBool(appendStr(dst, "room"), q.Room)
+	dst = mpack.AppendBool(mpack.AppendStr(dst, "room"), q.Room)
 	return s.appendTS(s.appendSign(s.appendSalt(dst)))
 }
 
@@ -125,20 +129,20 @@ func appendLists(dst []byte, s Signature, gids, rids, uids []int64, events []str
 			n++
 		}
 	}
-	dst = appendMapHeader(dst, n)
+	dst = mpack.AppendMapHeader(dst, n)
 	if all || len(events) > 0 {
-		dst = appendStrs(appendStr(dst, "events"), events)
+		dst = appendStrs(mpack.AppendStr(dst, "events"), events)
 	}
 	if all || len(gids) > 0 {
-		dst = appendInts(appendStr(dst, "gids"), gids)
+		dst = appendInts(mpack.AppendStr(dst, "gids"), gids)
 	}
 	dst = s.appendPID(dst)
 	if all || len(rids) > 0 {
-		dst = appendInts(appendStr(dst, "rids"), rids)
+		dst = appendInts(mpack.AppendStr(dst, "rids"), rids)
 	}
 	dst = s.appendTS(s.appendSign(s.appendSalt(dst)))
 	if all || len(uids) > 0 {
-		dst = appendInts(appendStr(dst, "uids"), uids)
+		dst = appendInts(mpack.AppendStr(dst, "uids"), uids)
 	}
 	return dst
 }

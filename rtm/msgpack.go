@@ -4,12 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
-// This file holds the package's own msgpack codec: a zero-allocation scanner
-// over a payload held in memory (msgReader) and append-style encoders that
-// follow spec §3.2 (the official Go SDK's integer widths), so that what we
-// send is byte-equal to the golden vectors.
+// This file holds the package's own msgpack decoder: a zero-allocation
+// scanner over a payload held in memory (msgReader). Encoding goes through
+// package mpack, integers with mpack.AppendIntGo (spec §3.2, the official Go
+// SDK's widths), so that what we send is byte-equal to the golden vectors.
 
 // maxDepth bounds the nesting of arrays and maps that skip will descend
 // into; deeper payloads are rejected rather than risking the stack.
@@ -410,110 +412,20 @@ func (r *msgReader) skipN(n, depth int) error {
 	return nil
 }
 
-// appendMapHeader appends a map header for n entries.
-func appendMapHeader(dst []byte, n int) []byte {
-	switch {
-	case n <= 15:
-		return append(dst, 0x80|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xde), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(dst, 0xdf), uint32(n))
-}
-
-// appendArrayHeader appends an array header for n items.
-func appendArrayHeader(dst []byte, n int) []byte {
-	switch {
-	case n <= 15:
-		return append(dst, 0x90|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xdc), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(dst, 0xdd), uint32(n))
-}
-
-// appendInt appends a signed integer with the official Go SDK's width rule:
-// fixint for -32..127, then int16 (not uint8/int8 for 128..255), int32 and
-// int64 for non-negative values; int8/16/32/64 for negative ones.
-func appendInt(dst []byte, v int64) []byte {
-	switch {
-	case v >= 0 && v <= 127, v >= -32 && v < 0:
-		return append(dst, byte(v))
-	case v >= 0 && v <= math.MaxInt16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xd1), uint16(v))
-	case v >= 0 && v <= math.MaxInt32:
-		return binary.BigEndian.AppendUint32(append(dst, 0xd2), uint32(v))
-	case v >= 0:
-		return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
-	case v >= math.MinInt8:
-		return append(dst, 0xd0, byte(v))
-	case v >= math.MinInt16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xd1), uint16(v))
-	case v >= math.MinInt32:
-		return binary.BigEndian.AppendUint32(append(dst, 0xd2), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
-}
-
-// appendStrHeader appends a str header for n bytes.
-func appendStrHeader(dst []byte, n int) []byte {
-	switch {
-	case n <= 31:
-		return append(dst, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		return append(dst, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
-}
-
-// appendStr appends s as a msgpack str.
-func appendStr(dst []byte, s string) []byte {
-	return append(appendStrHeader(dst, len(s)), s...)
-}
-
-// appendStrBytes appends b as a msgpack str.
-func appendStrBytes(dst []byte, b []byte) []byte {
-	return append(appendStrHeader(dst, len(b)), b...)
-}
-
-// appendBin appends b as a msgpack bin.
-func appendBin(dst []byte, b []byte) []byte {
-	n := len(b)
-	switch {
-	case n <= math.MaxUint8:
-		dst = append(dst, 0xc4, byte(n))
-	case n <= math.MaxUint16:
-		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
-	}
-	return append(dst, b...)
-}
-
-// appendBool appends c3 (true) or c2 (false).
-func appendBool(dst []byte, v bool) []byte {
-	if v {
-		return append(dst, 0xc3)
-	}
-	return append(dst, 0xc2)
-}
-
 // appendInts appends an array of integers.
 func appendInts(dst []byte, vs []int64) []byte {
-	dst = appendArrayHeader(dst, len(vs))
+	dst = mpack.AppendArrayHeader(dst, len(vs))
 	for _, v := range vs {
-		dst = appendInt(dst, v)
+		dst = mpack.AppendIntGo(dst, v)
 	}
 	return dst
 }
 
 // appendStrs appends an array of strings.
 func appendStrs(dst []byte, vs []string) []byte {
-	dst = appendArrayHeader(dst, len(vs))
+	dst = mpack.AppendArrayHeader(dst, len(vs))
 	for _, v := range vs {
-		dst = appendStr(dst, v)
+		dst = mpack.AppendStr(dst, v)
 	}
 	return dst
 }

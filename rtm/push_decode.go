@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"sort"
 	"strconv"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
 // DecodePush fills p from f, a two-way quest from the gateway whose method is
@@ -145,34 +146,25 @@ func appendAny(dst []byte, v any, depth int) ([]byte, error) {
 	var err error
 	switch v := v.(type) {
 	case nil:
-		return append(dst, 0xc0), nil
+		return mpack.AppendNil(dst), nil
 	case bool:
-		return appendBool(dst, v), nil
+		return mpack.AppendBool(dst, v), nil
 	case string:
-		return appendStr(dst, v), nil
+		return mpack.AppendStr(dst, v), nil
 	case json.Number:
 		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-			return appendInt(dst, i), nil
+			return mpack.AppendIntGo(dst, i), nil
 		}
 		if u, err := strconv.ParseUint(string(v), 10, 64); err == nil {
-			dst = append(dst, 0xcf)
-			for s := 56; s >= 0; s -= 8 {
-				dst = append(dst, byte(u>>s))
-			}
-			return dst, nil
+			return mpack.AppendUint64(dst, u), nil
 		}
 		f, err := v.Float64()
 		if err != nil {
 			return nil, err
 		}
-		b := math.Float64bits(f)
-		dst = append(dst, 0xcb)
-		for s := 56; s >= 0; s -= 8 {
-			dst = append(dst, byte(b>>s))
-		}
-		return dst, nil
+		return mpack.AppendFloat64(dst, f), nil
 	case []any:
-		dst = appendArrayHeader(dst, len(v))
+		dst = mpack.AppendArrayHeader(dst, len(v))
 		for _, e := range v {
 			if dst, err = appendAny(dst, e, depth+1); err != nil {
 				return nil, err
@@ -185,9 +177,9 @@ func appendAny(dst []byte, v any, depth int) ([]byte, error) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		dst = appendMapHeader(dst, len(v))
+		dst = mpack.AppendMapHeader(dst, len(v))
 		for _, k := range keys {
-			dst = appendStr(dst, k)
+			dst = mpack.AppendStr(dst, k)
 			if dst, err = appendAny(dst, v[k], depth+1); err != nil {
 				return nil, err
 			}

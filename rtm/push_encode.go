@@ -1,6 +1,10 @@
 package rtm
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
+)
 
 // gatewayPingMethod is the gateway's liveness quest (no star; not FPNN's
 // *ping).
@@ -60,37 +64,32 @@ func appendPushPayload(dst []byte, p *Push) []byte {
 		if p.HasData {
 			n++
 		}
-		dst = appendMapHeader(dst, n)
+		dst = mpack.AppendMapHeader(dst, n)
 		if p.HasData {
-			dst = appendStrBytes(appendStr(dst, "data"), p.Data)
+			dst = mpack.AppendStr(mpack.AppendStr(dst, "data"), p.Data)
 		}
-		dst = appendStrBytes(appendStr(dst, "endpoint"), p.Endpoint)
-		dst = appendStrBytes(appendStr(dst, "event"), p.Event)
-		dst = appendInt(appendStr(dst, "pid"), p.PID)
-		dst = appendInt(appendStr(dst, "time"), p.Time)
-		return appendInt(appendStr(dst, "uid"), p.UID)
+		dst = mpack.AppendStr(mpack.AppendStr(dst, "endpoint"), p.Endpoint)
+		dst = mpack.AppendStr(mpack.AppendStr(dst, "event"), p.Event)
+		dst = mpack.AppendIntGo(mpack.AppendStr(dst, "pid"), p.PID)
+		dst = mpack.AppendIntGo(mpack.AppendStr(dst, "time"), p.Time)
+		return mpack.AppendIntGo(mpack.AppendStr(dst, "uid"), p.UID)
 	}
 	// Sorted: attrs from [gid] mid msg mtime mtype [rid] [to].
-	dst = appendMapHeader(dst, 7)
-	dst = appendStrBytes(appendStr(dst, "attrs"), p.Attrs)
-	dst = appendInt(appendStr(dst, "from"), p.From)
+	dst = mpack.AppendMapHeader(dst, 7)
+	dst = mpack.AppendStr(mpack.AppendStr(dst, "attrs"), p.Attrs)
+	dst = mpack.AppendIntGo(mpack.AppendStr(dst, "from"), p.From)
 	if p.Scope == ScopeGroup {
-		dst = appendInt(appendStr(dst, "gid"), p.To)
+		dst = mpack.AppendIntGo(mpack.AppendStr(dst, "gid"), p.To)
 	}
-	dst = appendInt(appendStr(dst, "mid"), p.MID)
-	dst = appendStr(dst, "msg")
-	if p.MsgBinary {
-		dst = appendBin(dst, p.Msg)
-	} else {
-		dst = appendStrBytes(dst, p.Msg)
-	}
-	dst = appendInt(appendStr(dst, "mtime"), p.MTime)
-	dst = appendInt(appendStr(dst, "mtype"), p.MType)
+	dst = mpack.AppendIntGo(mpack.AppendStr(dst, "mid"), p.MID)
+	dst = mpack.AppendStrOrBin(mpack.AppendStr(dst, "msg"), p.Msg, p.MsgBinary)
+	dst = mpack.AppendIntGo(mpack.AppendStr(dst, "mtime"), p.MTime)
+	dst = mpack.AppendIntGo(mpack.AppendStr(dst, "mtype"), p.MType)
 	switch p.Scope {
 	case ScopeRoom:
-		dst = appendInt(appendStr(dst, "rid"), p.To)
+		dst = mpack.AppendIntGo(mpack.AppendStr(dst, "rid"), p.To)
 	case ScopeP2P:
-		dst = appendInt(appendStr(dst, "to"), p.To)
+		dst = mpack.AppendIntGo(mpack.AppendStr(dst, "to"), p.To)
 	}
 	return dst
 }

@@ -1,6 +1,10 @@
 package rtm
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
+)
 
 // ClientQuest is a quest we send to the gateway (setlisten, addlisten,
 // removelisten, sendmsg…, *ping). It is the counterpart of [GatewayQuest]:
@@ -56,27 +60,22 @@ func (q *SendMsg) Method() string {
 // AppendPayload appends the signed payload, keys sorted:
 // attrs from [gid] mid msg mtype pid [rid] salt sign [to] ts.
 func (q *SendMsg) AppendPayload(dst []byte, s Signature) []byte {
-	dst = appendMapHeader(dst, 10)
-	dst = appendStr(appendStr(dst, "attrs"), q.Attrs)
-	dst = appendInt(appendStr(dst, "from"), q.From)
+	dst = mpack.AppendMapHeader(dst, 10)
+	dst = mpack.AppendStr(mpack.AppendStr(dst, "attrs"), q.Attrs)
+	dst = mpack.AppendIntGo(mpack.AppendStr(dst, "from"), q.From)
 	if q.Scope == ScopeGroup {
-		dst = appendInt(appendStr(dst, "gid"), q.To)
+		dst = mpack.AppendIntGo(mpack.AppendStr(dst, "gid"), q.To)
 	}
-	dst = appendInt(appendStr(dst, "mid"), q.MID)
-	dst = appendStr(dst, "msg")
-	if q.MsgBinary {
-		dst = appendBin(dst, q.Msg)
-	} else {
-		dst = appendStrBytes(dst, q.Msg)
-	}
-	dst = appendInt(appendStr(dst, "mtype"), q.MType)
+	dst = mpack.AppendIntGo(mpack.AppendStr(dst, "mid"), q.MID)
+	dst = mpack.AppendStrOrBin(mpack.AppendStr(dst, "msg"), q.Msg, q.MsgBinary)
+	dst = mpack.AppendIntGo(mpack.AppendStr(dst, "mtype"), q.MType)
 	dst = s.appendPID(dst)
 	if q.Scope == ScopeRoom {
-		dst = appendInt(appendStr(dst, "rid"), q.To)
+		dst = mpack.AppendIntGo(mpack.AppendStr(dst, "rid"), q.To)
 	}
 	dst = s.appendSign(s.appendSalt(dst))
 	if q.Scope != ScopeGroup && q.Scope != ScopeRoom {
-		dst = appendInt(appendStr(dst, "to"), q.To)
+		dst = mpack.AppendIntGo(mpack.AppendStr(dst, "to"), q.To)
 	}
 	return s.appendTS(dst)
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
 const redacted = "[redacted]"
@@ -50,10 +52,21 @@ type Signature struct {
 // The signing keys are interleaved with a quest's own keys in sorted order,
 // so quests append them one by one with these.
 
-func (s Signature) appendPID(dst []byte) []byte  { return appendInt(appendStr(dst, "pid"), s.PID) }
-func (s Signature) appendSalt(dst []byte) []byte { return appendInt(appendStr(dst, "salt"), s.Salt) }
-func (s Signature) appendSign(dst []byte) []byte { return appendStr(appendStr(dst, "sign"), s.Sign) }
-func (s Signature) appendTS(dst []byte) []byte   { return appendInt(appendStr(dst, "ts"), s.TS) }
+func (s Signature) appendPID(dst []byte) []byte {
+	return mpack.AppendIntGo(mpack.AppendStr(dst, "pid"), s.PID)
+}
+
+func (s Signature) appendSalt(dst []byte) []byte {
+	return mpack.AppendIntGo(mpack.AppendStr(dst, "salt"), s.Salt)
+}
+
+func (s Signature) appendSign(dst []byte) []byte {
+	return mpack.AppendStr(mpack.AppendStr(dst, "sign"), s.Sign)
+}
+
+func (s Signature) appendTS(dst []byte) []byte {
+	return mpack.AppendIntGo(mpack.AppendStr(dst, "ts"), s.TS)
+}
 
 // ResignDelay is how far ahead of now the official SDK sets ts when it
 // re-signs a quest rejected with code 200006 (same sign).

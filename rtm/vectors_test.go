@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
 // vectorCount counts the golden vectors each test checked, for the log.
@@ -189,8 +191,8 @@ func checkPayloadTree(t testing.TB, payload []byte, n *vnode) {
 	}
 }
 
-// checkGoIntWidths checks that appendInt writes every int the official Go
-// encoder wrote with a signed format exactly like it.
+// checkGoIntWidths checks that mpack.AppendIntGo writes every int the
+// official Go encoder wrote with a signed format exactly like it.
 func checkGoIntWidths(t testing.TB, n vnode, path string) {
 	t.Helper()
 	switch n.Type {
@@ -199,9 +201,9 @@ func checkGoIntWidths(t testing.TB, n vnode, path string) {
 			return
 		}
 		v, _ := nodeInt(t, n)
-		b := appendInt(nil, v)
+		b := mpack.AppendIntGo(nil, v)
 		if got := wireName(b[0]); got != n.Wire {
-			t.Errorf("%s: appendInt(%d) wrote %s, the Go SDK %s", path, v, got, n.Wire)
+			t.Errorf("%s: mpack.AppendIntGo(%d) wrote %s, the Go SDK %s", path, v, got, n.Wire)
 		}
 	case "array":
 		for i, it := range n.Items {
