@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -188,12 +189,13 @@ func (c *RunCommand) goRun(name string, fn func(context.Context) error) {
 // then runs the RTM session and the control loop until ctx ends.
 func (c *RunCommand) runBridge(ctx context.Context, s *settings, metrics *bridge.Metrics) error {
 	cfg := c.Config
-	if err := retry(ctx, c.log, "create topics", func() error { return c.bridge.EnsureTopics(ctx) }); err != nil {
+	kafkaAt := "Kafka at KAFKA_BROKERS=" + strings.Join(cfg.Brokers, ",")
+	if err := retry(ctx, c.log, "create topics on "+kafkaAt, func() error { return c.bridge.EnsureTopics(ctx) }); err != nil {
 		return err
 	}
 	var listen rtm.ListenState
 	var offset int64
-	if err := retry(ctx, c.log, "restore listen state from the control topic", func() (err error) {
+	if err := retry(ctx, c.log, "restore the listen state from the control topic on "+kafkaAt, func() (err error) {
 		listen, offset, err = c.bridge.RestoreListen(ctx, s.listen)
 		return err
 	}); err != nil {
@@ -239,11 +241,13 @@ func (c *RunCommand) runBridge(ctx context.Context, s *settings, metrics *bridge
 	return err
 }
 
-// retry calls fn until it succeeds or ctx ends, logging each failure once
-// with a growing pause (1 s doubling to 30 s).
+// retry calls fn until it succeeds or ctx ends, with a growing pause
+// (250 ms doubling to 30 s). The first failures are logged as warnings
+// (a topic just created has no leader for a moment); from the fourth on as
+// errors, since then something is really wrong.
 func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
-	wait := time.Second
-	for {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil {
 			return nil
@@ -251,7 +255,11 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		log.Error(what+" failed; retrying", "err", err, "retry_in", wait.String())
+		lvl := slog.LevelWarn
+		if attempt > 3 {
+			lvl = slog.LevelError
+		}
+		log.Log(ctx, lvl, what+" failed; retrying", "err", err, "attempt", attempt, "retry_in", wait.String())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
