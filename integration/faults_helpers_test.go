@@ -10,8 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -324,73 +322,6 @@ func dropLink(t *testing.T, f *faultRun, n int) string {
 		t.Errorf("rtm2kafka_rtm_reconnects_total = %v (%v), want ≥ %d", rc, err, n)
 	}
 	return fmt.Sprintf("%d drops in %v (bursts of 3), %v reconnects", n, time.Since(start).Round(100*time.Millisecond), rc)
-}
-
-// killBroker SIGKILLs the private broker pk, waits down, and starts it
-// again on the same data.
-func killBroker(t *testing.T, pk *integration.PrivateKafka, down time.Duration) string {
-	t.Helper()
-	if err := pk.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	time.Sleep(down) // the outage itself
-	if err := pk.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("broker SIGKILLed, serving again after %v", time.Since(killed).Round(100*time.Millisecond))
-}
-
-// killBridge SIGKILLs the daemon and starts a new one with the same prefix
-// (and spool dir).
-func killBridge(t *testing.T, f *faultRun) string {
-	t.Helper()
-	if err := f.D.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	if code, err := f.D.Wait(ctxFor(t, 10*time.Second)); err != nil || code != 137 {
-		t.Fatalf("killed daemon: exit %d, %v", code, err)
-	}
-	if err := f.E.Sim.WaitConns(ctxFor(t, 10*time.Second), 0); err != nil {
-		t.Fatal(err)
-	}
-	f.Restart()
-	return fmt.Sprintf("bridge SIGKILLed, new one ready after %v", time.Since(killed).Round(100*time.Millisecond))
-}
-
-// brokerPID returns the pid of the broker JVM that kafka.sh started with
-// the client listener on 127.0.0.1:port: the process whose command line is
-// "… kafka.Kafka <props>" with that listener in <props>.
-func brokerPID(port string) (int, error) {
-	if port == "19092" {
-		return 0, fmt.Errorf("brokerPID: refusing the shared broker's port %s", port)
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, fmt.Errorf("brokerPID: %w", err)
-	}
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		cl, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(cl), "\x00")
-		for i, a := range args {
-			if a != "kafka.Kafka" || i+1 >= len(args) {
-				continue
-			}
-			props, err := os.ReadFile(args[i+1])
-			if err == nil && strings.Contains(string(props), "\nlisteners=PLAINTEXT://127.0.0.1:"+port+",") {
-				return pid, nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("brokerPID: no kafka.sh broker on port %s", port)
 }
 
 // ctlEvents are the event names random control commands draw from (ids

@@ -171,36 +171,36 @@ func deleteTopics(ctx context.Context, broker, prefix string) error {
 
 // ceiling is one run of Kafka's own ProducerPerformance.
 type ceiling struct {
-	RecordSize int     `json:"record_size"`
-	Throughput float64 `json:"throughput"` // the --throughput asked for; -1 = unthrottled
-	Records    int64   `json:"records"`
-	PerSec     float64 `json:"records_per_sec"`
-	MBPerSec   float64 `json:"mb_per_sec"`
-	AvgMs      float64 `json:"avg_ms"`
-	MaxMs      float64 `json:"max_ms"`
-	P50Ms      float64 `json:"p50_ms"`
-	P95Ms      float64 `json:"p95_ms"`
-	P99Ms      float64 `json:"p99_ms"`
-	P999Ms     float64 `json:"p999_ms"`
-	Line       string  `json:"line"`
+	RecordSize int      `json:"record_size"`
+	Throughput float64  `json:"throughput"`            // the --throughput asked for; -1 = unthrottled
+	ExtraProps []string `json:"extra_props,omitempty"` // producer properties beyond acks=all linger.ms=2
+	Records    int64    `json:"records"`
+	PerSec     float64  `json:"records_per_sec"`
+	MBPerSec   float64  `json:"mb_per_sec"`
+	AvgMs      float64  `json:"avg_ms"`
+	MaxMs      float64  `json:"max_ms"`
+	P50Ms      float64  `json:"p50_ms"`
+	P95Ms      float64  `json:"p95_ms"`
+	P99Ms      float64  `json:"p99_ms"`
+	P999Ms     float64  `json:"p999_ms"`
+	Line       string   `json:"line"`
 }
 
 var ppFinal = regexp.MustCompile(`^(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, ([\d.]+) ms 50th, ([\d.]+) ms 95th, ([\d.]+) ms 99th, ([\d.]+) ms 99.9th`)
 
 // runCeiling runs ProducerPerformance against a fresh topic of partitions
-// with n records of size bytes, acks=all, linger.ms=2, at throughput
-// records/s (-1: as fast as it can).
-func runCeiling(ctx context.Context, classpath, broker, topic string, partitions, size int, n int64, throughput float64) (ceiling, error) {
-	c := ceiling{RecordSize: size, Throughput: throughput}
+// with n records of size bytes, acks=all, linger.ms=2 and extraProps
+// (more producer properties, k=v), at throughput records/s (-1: as fast as
+// it can).
+func runCeiling(ctx context.Context, classpath, broker, topic string, partitions, size int, n int64, throughput float64, extraProps []string) (ceiling, error) {
+	c := ceiling{RecordSize: size, Throughput: throughput, ExtraProps: extraProps}
 	if err := createTopic(ctx, broker, topic, partitions); err != nil {
 		return c, err
 	}
 	cmd := exec.CommandContext(ctx, "java", "-Xmx512m", "-cp", classpath, "org.apache.kafka.tools.ProducerPerformance",
 		"--topic", topic, "--num-records", strconv.FormatInt(n, 10), "--record-size", strconv.Itoa(size),
-		"--throughput", strconv.FormatFloat(throughput, 'f', 0, 64), "--producer-props", "acks=all", "bootstrap.servers="+broker, "linger.ms=2",
-		// The bridge's KAFKA_BATCH_BYTES: with the default 16 KiB a 16 KiB
-		// record would travel alone in its batch.
-		"batch.size=1048576")
+		"--throughput", strconv.FormatFloat(throughput, 'f', 0, 64), "--producer-props", "acks=all", "bootstrap.servers="+broker, "linger.ms=2")
+	cmd.Args = append(cmd.Args, extraProps...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

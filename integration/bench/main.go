@@ -113,6 +113,7 @@ type options struct {
 	outage                       bool
 	maxInFlight                  int
 	bridgeEnv                    []string
+	ceilingProps                 []string
 }
 
 func main() {
@@ -130,7 +131,8 @@ func main() {
 	flag.StringVar(&sz, "sizes", "100,1024,16384", "body sizes, bytes")
 	flag.StringVar(&mx, "mixes", "p2p-chat,default", "mixes: p2p-chat, default; none runs no scenario (e.g. with -outage)")
 	flag.IntVar(&o.maxInFlight, "max-inflight", 20000, "generator window (capped at 96 MiB of bodies)")
-	var benv string
+	var benv, cprops string
+	flag.StringVar(&cprops, "ceiling-props", "", "extra ProducerPerformance producer properties, comma-separated k=v (e.g. batch.size=1048576); default: only acks=all linger.ms=2")
 	flag.StringVar(&benv, "bridge-env", "", "extra environment of the bridge process, comma-separated K=V (e.g. GOGC=50,GOMEMLIMIT=64MiB)")
 	flag.BoolVar(&o.outage, "outage", false, "also measure memory during a Kafka outage (private broker)")
 	flag.Parse()
@@ -151,6 +153,9 @@ func main() {
 	}
 	if mx != "none" {
 		o.mixes = strings.Split(mx, ",")
+	}
+	if cprops != "" {
+		o.ceilingProps = strings.Split(cprops, ",")
 	}
 	if benv != "" {
 		o.bridgeEnv = strings.Split(benv, ",")
@@ -212,7 +217,8 @@ func run(ctx context.Context, o options) error {
 	rep := report{Started: started, Machine: machineInfo(), Config: map[string]any{
 		"brokers": o.brokers, "partitions": o.partitions, "acks": "all", "duration_s": o.dur.Seconds(),
 		"short_duration_s": o.shortDur.Seconds(), "warmup_s": o.warm.Seconds(), "fractions": o.fractions,
-		"answer_timeout_s": 5, "max_inflight": o.maxInFlight, "ceiling_linger_ms": 2,
+		"answer_timeout_s": 5, "max_inflight": o.maxInFlight, "ceiling_props": append([]string{"acks=all", "linger.ms=2"}, o.ceilingProps...),
+		"bridge_env": o.bridgeEnv,
 	}}
 	var scen []scenario
 	for _, mix := range o.mixes {
@@ -304,7 +310,12 @@ func runScenario(ctx context.Context, o options, e *env, sc scenario, prefix, lo
 		return res
 	}
 	inflight := min(o.maxInFlight, max(1000, (96<<20)/sc.Body))
-	lc := rtmsim.LoadConfig{Mix: sc.loadMix(), BodySize: sc.Body, MaxInFlight: inflight, Seed: 1}
+	// Every run has its own Seed: runs with the same seed generate the same
+	// messages, which the bridge's duplicate filter (RTM_DEDUP_WINDOW, 5 min)
+	// would answer at once without Kafka. With distinct seeds a message
+	// repeats an earlier run's (same from, to and mid) with p ≈ 1/1000.
+	seed := uint64(1000 * (sc.Body + len(sc.Mix)))
+	lc := rtmsim.LoadConfig{Mix: sc.loadMix(), BodySize: sc.Body, MaxInFlight: inflight, Seed: seed}
 
 	// The sustained maximum: offered load as fast as the window allows.
 	lc.Duration = o.dur
@@ -341,6 +352,8 @@ func runScenario(ctx context.Context, o options, e *env, sc scenario, prefix, lo
 		}
 		time.Sleep(time.Second)
 		lc.Rate = f * res.MaxPerSec
+		seed++
+		lc.Seed = seed
 		lc.Duration = o.shortDur
 		if f == 0.5 || f == 0.9 {
 			lc.Duration = o.dur
@@ -362,7 +375,7 @@ func runScenario(ctx context.Context, o options, e *env, sc scenario, prefix, lo
 		n = max(n, 50_000)
 		n = min(n, int64((1536<<20)/size))
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		c, err := runCeiling(cctx, o.classpath, o.brokers, prefix+".ceiling", o.partitions, size, n, -1)
+		c, err := runCeiling(cctx, o.classpath, o.brokers, prefix+".ceiling", o.partitions, size, n, -1, o.ceilingProps)
 		cancel()
 		if err != nil {
 			logf("  ceiling: %v", err)
@@ -373,7 +386,7 @@ func runScenario(ctx context.Context, o options, e *env, sc scenario, prefix, lo
 		}
 		rate := 0.5 * res.MaxPerSec
 		cctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
-		c50, err := runCeiling(cctx, o.classpath, o.brokers, prefix+".ceiling50", o.partitions, size, int64(rate*o.shortDur.Seconds()), rate)
+		c50, err := runCeiling(cctx, o.classpath, o.brokers, prefix+".ceiling50", o.partitions, size, int64(rate*o.shortDur.Seconds()), rate, o.ceilingProps)
 		cancel()
 		if err != nil {
 			logf("  ceiling at 50%%: %v", err)
