@@ -38,7 +38,7 @@ type RunConfig struct {
 	KafkaAcks         string        `env:"KAFKA_ACKS" envDefault:"all" help:"all (safe) or one (weaker: a leader failure can lose answered records)"`
 	KafkaPartitions   int           `env:"KAFKA_PARTITIONS" envDefault:"6" help:"partitions of the topics the bridge creates"`
 	KafkaReplication  int           `env:"KAFKA_REPLICATION_FACTOR" envDefault:"-1" help:"replication factor of created topics; -1 = broker default"`
-	KafkaBatchSize    int           `env:"KAFKA_BATCH_SIZE" envDefault:"500" help:"most records per partition batch"`
+	KafkaBatchSize    int           `env:"KAFKA_BATCH_SIZE" envDefault:"200" help:"most records per partition batch"`
 	KafkaBatchBytes   int64         `env:"KAFKA_BATCH_BYTES" envDefault:"1048576" help:"most bytes per partition batch (and the largest record)"`
 	KafkaBatchTimeout time.Duration `env:"KAFKA_BATCH_TIMEOUT" envDefault:"2ms" help:"how long a batch waits to fill"`
 	WindowRecords     int           `env:"BRIDGE_WINDOW_RECORDS" envDefault:"10000" help:"records in flight to Kafka before the gateway is back-pressured"`
