@@ -180,7 +180,7 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 delete.topic.enable=true
 
-# fast recovery after `kill` (SIGKILL): a restarted broker cannot register until the
+# fast recovery after "kafka.sh kill" (SIGKILL): a restarted broker cannot register until the
 # old registration's session expires (DUPLICATE_BROKER_REGISTRATION); default 9s.
 broker.session.timeout.ms=4000
 broker.heartbeat.interval.ms=500
