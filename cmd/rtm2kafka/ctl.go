@@ -15,11 +15,6 @@ import (
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
 
-// CtlConfig is the Kafka side of the ctl command.
-type CtlConfig struct {
-	KafkaConfig
-}
-
 // CtlCommand publishes one listen-control command to the control topic,
 // waits for the bridge's result and prints it.
 type CtlCommand struct {
@@ -30,7 +25,7 @@ type CtlCommand struct {
 // Run parses the command line, sends the command and prints the result. It
 // fails (exit 1) when the bridge rejected the command.
 func (c *CtlCommand) Run(ctx context.Context, args []string) error {
-	cfg := &CtlConfig{}
+	cfg := &KafkaConfig{}
 	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
 	fs.SetOutput(c.Stderr)
 	vals := bindFlags(fs, cfg)
@@ -118,9 +113,9 @@ Flags:
 	if err != nil {
 		return err
 	}
-	router := &topics.Router{Prefix: cfg.TopicPrefix, Overrides: cfg.TopicOverrides}
-	if err := router.Init(); err != nil {
-		return fmt.Errorf("KAFKA_TOPIC_PREFIX / KAFKA_TOPIC_OVERRIDES: %w", err)
+	router, err := cfg.router(topics.KeyTo)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -112,9 +112,8 @@ func (c *RunConfig) validate() (*settings, error) {
 	if err != nil {
 		bad("KAFKA_KEY: want to, conversation, from or none")
 	}
-	s.router = &topics.Router{Prefix: c.TopicPrefix, Key: key, Overrides: c.TopicOverrides}
-	if err := s.router.Init(); err != nil {
-		bad("KAFKA_TOPIC_PREFIX / KAFKA_TOPIC_OVERRIDES: %v", err)
+	if s.router, err = c.KafkaConfig.router(key); err != nil {
+		bad("%v", err)
 	}
 	if s.format, err = bridge.ParseFormat(c.KafkaFormat); err != nil {
 		bad("KAFKA_FORMAT: want json or msgpack")
@@ -247,4 +246,13 @@ func (k *KafkaConfig) transport() (*kafka.Transport, error) {
 		t.SASL = mech
 	}
 	return t, nil
+}
+
+// router builds and checks the topic router of this configuration.
+func (k *KafkaConfig) router(key topics.KeyStrategy) (*topics.Router, error) {
+	r := &topics.Router{Prefix: k.TopicPrefix, Key: key, Overrides: k.TopicOverrides}
+	if err := r.Init(); err != nil {
+		return nil, fmt.Errorf("KAFKA_TOPIC_PREFIX / KAFKA_TOPIC_OVERRIDES: %w", err)
+	}
+	return r, nil
 }

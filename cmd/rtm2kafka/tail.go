@@ -21,11 +21,6 @@ import (
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
 
-// TailConfig is the Kafka side of the tail command.
-type TailConfig struct {
-	KafkaConfig
-}
-
 // TailCommand prints the records of the rtm topics, readably for a person,
 // as they arrive.
 type TailCommand struct {
@@ -36,7 +31,7 @@ type TailCommand struct {
 // Run consumes every data topic (and the dead-letter and control-results
 // topics) without a consumer group and prints each record on one line.
 func (c *TailCommand) Run(ctx context.Context, args []string) error {
-	cfg := &TailConfig{}
+	cfg := &KafkaConfig{}
 	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
 	fs.SetOutput(c.Stderr)
 	vals := bindFlags(fs, cfg)
@@ -62,9 +57,9 @@ Flags:
 	if err := loadConfig(cfg, c.Env, vals); err != nil {
 		return err
 	}
-	router := &topics.Router{Prefix: cfg.TopicPrefix, Overrides: cfg.TopicOverrides}
-	if err := router.Init(); err != nil {
-		return fmt.Errorf("KAFKA_TOPIC_PREFIX / KAFKA_TOPIC_OVERRIDES: %w", err)
+	router, err := cfg.router(topics.KeyTo)
+	if err != nil {
+		return err
 	}
 	names := append(router.Topics(), router.DeadLetterTopic(), router.ControlResultsTopic())
 	if *only != "" {
