@@ -1,11 +1,10 @@
 package rtmsim
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
 // DropAll closes every client connection at once, as a gateway restart or
@@ -126,33 +125,23 @@ func (s *Server) malformedDone(_ []byte, err error) {
 // malformedPayload encodes a pushmsg payload with from as a string
 // (fromStr) or without mid (noMID), keys sorted.
 func (s *Server) malformedPayload(fromStr, noMID bool) []byte {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
 	n := 7
 	if noMID {
 		n--
 	}
-	// Encoding into a bytes.Buffer cannot fail.
-	_ = enc.EncodeMapLen(n)
-	_ = enc.EncodeString("attrs")
-	_ = enc.EncodeString("")
-	_ = enc.EncodeString("from")
+	b := mpack.AppendMapHeader(nil, n)
+	b = mpack.AppendStr(mpack.AppendStr(b, "attrs"), "")
+	b = mpack.AppendStr(b, "from")
 	if fromStr {
-		_ = enc.EncodeString("424242")
+		b = mpack.AppendStr(b, "424242")
 	} else {
-		_ = enc.EncodeInt(424242)
+		b = mpack.AppendIntGo(b, 424242)
 	}
 	if !noMID {
-		_ = enc.EncodeString("mid")
-		_ = enc.EncodeInt(4545454545)
+		b = mpack.AppendIntGo(mpack.AppendStr(b, "mid"), 4545454545)
 	}
-	_ = enc.EncodeString("msg")
-	_ = enc.EncodeString("malformed")
-	_ = enc.EncodeString("mtime")
-	_ = enc.EncodeInt(s.now().UnixMilli())
-	_ = enc.EncodeString("mtype")
-	_ = enc.EncodeInt(30)
-	_ = enc.EncodeString("to")
-	_ = enc.EncodeInt(434343)
-	return buf.Bytes()
+	b = mpack.AppendStr(mpack.AppendStr(b, "msg"), "malformed")
+	b = mpack.AppendIntGo(mpack.AppendStr(b, "mtime"), s.now().UnixMilli())
+	b = mpack.AppendIntGo(mpack.AppendStr(b, "mtype"), 30)
+	return mpack.AppendIntGo(mpack.AppendStr(b, "to"), 434343)
 }
