@@ -16,7 +16,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -26,6 +25,8 @@ import (
 	"strings"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
 
 // ErrUnsupportedCurve is returned (wrapped, followed by the curve's name or
@@ -482,22 +483,10 @@ func (kx *KeyExchange) LogValue() slog.Value {
 // 128 and 256), publicKey as bin (spec §10.2, §3.2). The bytes equal the
 // golden vectors'.
 func AppendKeyQuestPayload(dst []byte, kx *KeyExchange) []byte {
-	dst = append(dst, 0x83) // fixmap, 3 entries
-	dst = append(dst, 0xa0|4)
-	dst = append(dst, "bits"...)
-	if kx.bits >= 0 && kx.bits <= 127 {
-		dst = append(dst, byte(kx.bits)) // positive fixint
-	} else {
-		dst = append(dst, 0xd1) // int16, as the Go SDK writes 128..32767
-		dst = binary.BigEndian.AppendUint16(dst, uint16(kx.bits))
-	}
-	dst = append(dst, 0xa0|9)
-	dst = append(dst, "publicKey"...)
-	dst = append(dst, 0xc4, byte(len(kx.pub))) // bin8: at most 64 bytes
-	dst = append(dst, kx.pub...)
-	dst = append(dst, 0xa0|10)
-	dst = append(dst, "streamMode"...)
-	return append(dst, 0xc3) // true
+	dst = mpack.AppendMapHeader(dst, 3) // keys sorted, spec §3.2
+	dst = mpack.AppendIntGo(mpack.AppendStr(dst, "bits"), int64(kx.bits))
+	dst = mpack.AppendBin(mpack.AppendStr(dst, "publicKey"), kx.pub)
+	return mpack.AppendBool(mpack.AppendStr(dst, "streamMode"), true)
 }
 
 // newSessionBlock checks the session key and IV sizes and returns the AES
