@@ -90,15 +90,7 @@ func benchPair(b *testing.B, size int, client func(nc net.Conn) (stop func())) *
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
+	accepted := ctAcceptOne(b, ln)
 	cc, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		b.Fatal(err)
@@ -146,15 +138,7 @@ func BenchmarkConnPushes(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer ln.Close()
-			accepted := make(chan net.Conn, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					close(accepted)
-					return
-				}
-				accepted <- c
-			}()
+			accepted := ctAcceptOne(b, ln)
 			var p Push
 			h := QuestHandlerFunc(func(_ context.Context, f *Frame, raw []byte, r Reply) {
 				if err := DecodePush(f, raw, &p); err != nil {

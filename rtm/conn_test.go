@@ -36,7 +36,7 @@ func ctListen(t *testing.T) net.Listener {
 }
 
 // ctAcceptOne accepts one raw connection in the background.
-func ctAcceptOne(t *testing.T, ln net.Listener) <-chan net.Conn {
+func ctAcceptOne(t testing.TB, ln net.Listener) <-chan net.Conn {
 	t.Helper()
 	ch := make(chan net.Conn, 1)
 	go func() {
