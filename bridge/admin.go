@@ -5,99 +5,107 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
-
-// controlTopicConfig is what the control topic is created with: one
-// partition (commands are applied in one total order) and no retention (the
-// whole history is the listen state, replayed at start).
-var controlTopicConfig = []kafka.ConfigEntry{
-	{ConfigName: "retention.ms", ConfigValue: "-1"},
-	{ConfigName: "retention.bytes", ConfigValue: "-1"},
-}
 
 // EnsureTopics creates every topic the bridge uses that does not exist yet:
 // the data topics and the dead-letter topic with Config.Partitions and
-// Config.ReplicationFactor, the control topic with one partition and
-// unlimited retention (retention.ms=-1, retention.bytes=-1), and the
-// control-results topic with one partition. Topics that exist already are
-// left alone; for an existing control topic it logs a warning when it has
-// more than one partition or a finite retention, since the listen state is
-// then not a single complete history.
+// Config.ReplicationFactor, and the control and control-results topics with
+// one partition and unlimited retention (the whole history is the listen
+// state, and the results say which commands the gateway accepted). Topics
+// that exist already are left alone; for an existing control topic it logs
+// a warning when it has more than one partition or a finite retention.
 func (b *Bridge) EnsureTopics(ctx context.Context) error {
-	c := b.client(30 * time.Second)
-	rf := b.cfg.ReplicationFactor
-	var req kafka.CreateTopicsRequest
-	for _, t := range b.router.Topics() {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: b.cfg.Partitions, ReplicationFactor: rf})
-	}
-	req.Topics = append(req.Topics,
-		kafka.TopicConfig{Topic: b.router.DeadLetterTopic(), NumPartitions: b.cfg.Partitions, ReplicationFactor: rf},
-		kafka.TopicConfig{Topic: b.router.ControlTopic(), NumPartitions: 1, ReplicationFactor: rf, ConfigEntries: controlTopicConfig},
-		kafka.TopicConfig{Topic: b.router.ControlResultsTopic(), NumPartitions: 1, ReplicationFactor: rf},
-	)
-	res, err := c.CreateTopics(ctx, &req)
-	if err != nil {
-		return fmt.Errorf("bridge: create topics: %w", err)
-	}
-	controlExisted := false
-	for _, t := range req.Topics {
-		err := res.Errors[t.Topic]
-		switch {
-		case err == nil:
-			b.log.Info("bridge: created topic", slog.String("topic", t.Topic), slog.Int("partitions", t.NumPartitions))
-		case errors.Is(err, kafka.TopicAlreadyExists):
-			if t.Topic == b.router.ControlTopic() {
-				controlExisted = true
+	adm := kadm.NewClient(b.cl)
+	forever := map[string]*string{"retention.ms": kadm.StringPtr("-1"), "retention.bytes": kadm.StringPtr("-1")}
+	rf := int16(b.cfg.ReplicationFactor)
+	data := append(b.router.Topics(), b.router.DeadLetterTopic())
+	var errs []error
+	check := func(rs kadm.CreateTopicResponses, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bridge: create topics: %s", DescribeKafkaError(err)))
+			return
+		}
+		for _, r := range rs.Sorted() {
+			switch {
+			case r.Err == nil:
+				b.log.Info("bridge: created topic", slog.String("topic", r.Topic), slog.Int("partitions", int(r.NumPartitions)))
+			case errors.Is(r.Err, kerr.TopicAlreadyExists):
+				if r.Topic == b.router.ControlTopic() {
+					for _, w := range b.checkControlTopic(ctx, adm) {
+						b.log.Warn("bridge: control topic: "+w, slog.String("topic", r.Topic))
+					}
+				}
+			default:
+				errs = append(errs, fmt.Errorf("bridge: create topic %s: %s", r.Topic, DescribeKafkaError(r.Err)))
 			}
-		default:
-			return fmt.Errorf("bridge: create topic %s: %w", t.Topic, err)
 		}
 	}
-	if controlExisted {
-		for _, w := range b.checkControlTopic(ctx, c) {
-			b.log.Warn("bridge: control topic: "+w, slog.String("topic", b.router.ControlTopic()))
+	check(adm.CreateTopics(ctx, int32(b.cfg.Partitions), rf, nil, data...))
+	check(adm.CreateTopics(ctx, 1, rf, forever, b.router.ControlTopic(), b.router.ControlResultsTopic()))
+	return errors.Join(errs...)
+}
+
+// CheckTopics reports the topics the bridge uses that do not exist, for a
+// bridge that does not create them (the platform team does).
+func (b *Bridge) CheckTopics(ctx context.Context) error {
+	want := append(b.router.Topics(), b.router.DeadLetterTopic(), b.router.ControlTopic(), b.router.ControlResultsTopic())
+	td, err := kadm.NewClient(b.cl).ListTopics(ctx, want...)
+	if err != nil {
+		return fmt.Errorf("bridge: list topics: %s", DescribeKafkaError(err))
+	}
+	var missing []string
+	for _, t := range want {
+		d, ok := td[t]
+		if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			missing = append(missing, t)
+		} else if d.Err != nil {
+			return fmt.Errorf("bridge: describe topic %s: %s", t, DescribeKafkaError(d.Err))
 		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("bridge: topics missing (KAFKA_CREATE_TOPICS=false: create them first): %s", strings.Join(missing, ", "))
 	}
 	return nil
 }
 
 // checkControlTopic returns what is wrong with an existing control topic:
 // more than one partition, or a finite retention.
-func (b *Bridge) checkControlTopic(ctx context.Context, c *kafka.Client) []string {
+func (b *Bridge) checkControlTopic(ctx context.Context, adm *kadm.Client) []string {
 	topic := b.router.ControlTopic()
 	var warns []string
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	td, err := adm.ListTopics(ctx, topic)
 	switch {
 	case err != nil:
 		warns = append(warns, "cannot read its metadata: "+err.Error())
-	case len(md.Topics) == 1 && len(md.Topics[0].Partitions) > 1:
-		warns = append(warns, fmt.Sprintf("has %d partitions; only partition 0 is read, so commands in the others are ignored", len(md.Topics[0].Partitions)))
+	case len(td[topic].Partitions) > 1:
+		warns = append(warns, fmt.Sprintf("has %d partitions; only partition 0 is read, so commands in the others are ignored", len(td[topic].Partitions)))
 	}
-	dc, err := c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic,
-		ResourceName: topic,
-		ConfigNames:  []string{"retention.ms", "retention.bytes", "cleanup.policy"},
-	}}})
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {
 		return append(warns, "cannot read its config: "+err.Error())
 	}
-	for _, r := range dc.Resources {
-		if r.Error != nil {
-			warns = append(warns, "cannot read its config: "+r.Error.Error())
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			warns = append(warns, "cannot read its config: "+rc.Err.Error())
 			continue
 		}
-		for _, e := range r.ConfigEntries {
-			switch e.ConfigName {
+		for _, c := range rc.Configs {
+			v := c.MaybeValue()
+			switch c.Key {
 			case "retention.ms", "retention.bytes":
-				if e.ConfigValue != "-1" {
-					warns = append(warns, fmt.Sprintf("%s=%s: old commands will be deleted and the listen state restored at start will miss them; set it to -1", e.ConfigName, e.ConfigValue))
+				if v != "-1" {
+					warns = append(warns, fmt.Sprintf("%s=%s: old commands will be deleted and the listen state restored at start will miss them; set it to -1", c.Key, v))
 				}
 			case "cleanup.policy":
-				if e.ConfigValue != "delete" {
-					warns = append(warns, fmt.Sprintf("cleanup.policy=%s: compaction keeps only the last command per id; use delete", e.ConfigValue))
+				if v != "delete" {
+					warns = append(warns, fmt.Sprintf("cleanup.policy=%s: compaction keeps only the last command per id; use delete", v))
 				}
 			}
 		}
@@ -109,9 +117,10 @@ func (b *Bridge) checkControlTopic(ctx context.Context, c *kafka.Client) []strin
 const writableTTL = time.Second
 
 // CheckWritable reports whether Kafka is reachable and the leader of the
-// control topic's partition answers (a ListOffsets request), for /readyz. A result is reused for one second so
-// that frequent probes do not turn into frequent requests; a check takes at
-// most two seconds.
+// control topic's partition answers (a ListOffsets request goes to it every
+// time), for /readyz; the error names the brokers that cannot be reached and
+// why. A result is reused for one second so that frequent probes do not turn
+// into frequent requests; a check takes at most two seconds.
 func (b *Bridge) CheckWritable(ctx context.Context) error {
 	b.writableMu.Lock()
 	defer b.writableMu.Unlock()
@@ -120,17 +129,40 @@ func (b *Bridge) CheckWritable(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	err := b.checkWritable(ctx)
+	_, err := b.endOffsets(ctx, b.router.ControlTopic())
+	if err != nil {
+		err = fmt.Errorf("kafka not writable: %s", DescribeKafkaError(err))
+		if f := b.health.failing(); len(f) > 0 {
+			err = fmt.Errorf("%w (brokers: %s)", err, strings.Join(f, "; "))
+		}
+	}
 	b.writableAt, b.writableErr = time.Now(), err
 	return err
 }
 
-func (b *Bridge) checkWritable(ctx context.Context) error {
-	// Metadata would come from the transport's cache, which keeps the last
-	// good answer while Kafka is down; ListOffsets goes to the partition's
-	// leader every time.
-	if _, _, err := listOffsets(ctx, b.client(2*time.Second), b.router.ControlTopic(), controlPartition); err != nil {
-		return fmt.Errorf("bridge: kafka not writable: %w", err)
+// KafkaStatus is the Kafka side of /status.
+type KafkaStatus struct {
+	Brokers       []BrokerStatus `json:"brokers"`            // every broker tried, with the last connection result
+	LastAckAgeMs  int64          `json:"last_ack_age_ms"`    // since Kafka last acked a record; -1 before the first
+	BufferRecords int            `json:"buffer_records"`     // records in the window
+	BufferBytes   int64          `json:"buffer_bytes"`       // their bytes
+	BufferMaxRecs int            `json:"buffer_max_records"` // BRIDGE_WINDOW_RECORDS
+	BufferMaxByte int64          `json:"buffer_max_bytes"`   // BRIDGE_WINDOW_BYTES
+	Idempotent    bool           `json:"idempotent"`
+	Acks          string         `json:"acks"`
+}
+
+// KafkaStatus returns what the bridge knows of Kafka, for /status.
+func (b *Bridge) KafkaStatus() KafkaStatus {
+	st := b.Stats()
+	acks := "all"
+	if b.cfg.Acks == AcksLeader {
+		acks = "leader"
 	}
-	return nil
+	return KafkaStatus{
+		Brokers: b.health.snapshot(), LastAckAgeMs: st.LastAckAgeMs,
+		BufferRecords: st.InFlightRecords, BufferBytes: st.InFlightBytes,
+		BufferMaxRecs: b.cfg.WindowRecords, BufferMaxByte: b.cfg.WindowBytes,
+		Idempotent: b.cfg.Acks == AcksAll && !b.cfg.DisableIdempotence, Acks: acks,
+	}
 }

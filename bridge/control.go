@@ -1,26 +1,28 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
-	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 )
 
 // ListenController is what the control topic steers: *rtm.Session
-// implements it. ApplyListen applies c to the connection's desired listen
-// state, sends it to the gateway when connected (a reconnect replays it),
-// and returns the whole state afterwards.
+// implements it. ApplyListen applies c to the connection's listen state,
+// sends it to the gateway when connected, and returns the whole state
+// afterwards; State and Watch tell whether the link is listening.
 type ListenController interface {
 	ApplyListen(ctx context.Context, c rtm.ListenChange) (rtm.ListenState, error)
+	State() rtm.StateChange
+	Watch() (<-chan rtm.StateChange, func())
 }
 
 // Result is the outcome of one control command, written as JSON to the
@@ -28,6 +30,10 @@ type ListenController interface {
 // record had no readable id):
 //
 //	{"id":"c-1","ok":true,"error":"","listen":{…},"applied_at":1700000000000,"offset":42}
+//
+// ok is true only when the gateway accepted the change; a command it refused
+// has ok false and the gateway's error, and is not part of the listen state
+// (nor replayed at the next start).
 type Result struct {
 	ID        string          `json:"id"`
 	OK        bool            `json:"ok"`
@@ -40,113 +46,215 @@ type Result struct {
 // controlPartition is the only partition of the control topic that is read.
 const controlPartition = 0
 
-// controlMaxWait is how long one fetch of the control topic waits for data.
-const controlMaxWait = time.Second
-
-// RestoreListen reads the control topic's partition 0 from its first offset
-// up to its high watermark as of the start of the call, applies every valid
-// command to initial in order (invalid ones are skipped, as they were
-// rejected when first seen), and returns the resulting state and the offset
-// to continue from with [Bridge.RunControl]. No consumer group is used: the
-// history itself is the state. It does not retry: a read error is returned
-// (cmd retries the whole restore), and initial is left unchanged.
+// RestoreListen rebuilds the listen state at start: it reads the
+// control-results topic, then the control topic's partition 0 from its
+// first offset, and applies to initial every command whose result says the
+// gateway accepted it (ok true), skipping those refused or invalid. It stops
+// at the first command without a result (the previous run stopped before
+// answering it) and returns that offset: [Bridge.RunControl] applies it and
+// everything after it live, through the gateway, and writes their results.
+// No consumer group is used: the history itself is the state. A read error
+// is returned (cmd retries the whole restore) and initial is left unchanged.
 func (b *Bridge) RestoreListen(ctx context.Context, initial rtm.ListenState) (rtm.ListenState, int64, error) {
 	topic := b.router.ControlTopic()
-	c := b.client(10 * time.Second)
-	first, end, err := listOffsets(ctx, c, topic, controlPartition)
+	accepted := make(map[int64]bool) // control offset → the gateway accepted it
+	err := b.readToEnd(ctx, b.router.ControlResultsTopic(), func(r *kgo.Record) bool {
+		var res Result
+		if json.Unmarshal(r.Value, &res) == nil {
+			accepted[res.Offset] = accepted[res.Offset] || res.OK
+		}
+		return true
+	})
 	if err != nil {
 		return initial, 0, fmt.Errorf("bridge: restore listen: %w", err)
 	}
 	state := initial.Clone()
 	applied, skipped := 0, 0
-	for off := first; off < end; {
-		var recs []ctlRecord
-		recs, off, err = fetchFrom(ctx, c, topic, controlPartition, off, controlMaxWait)
+	next := int64(-1)
+	err = b.readToEnd(ctx, topic, func(r *kgo.Record) bool {
+		if r.Partition != controlPartition {
+			return true
+		}
+		ok, seen := accepted[r.Offset]
+		if !seen {
+			next = r.Offset
+			return false
+		}
+		cmd, perr := ParseCommand(r.Value)
+		if !ok || perr != nil {
+			skipped++
+			return true
+		}
+		state = state.Apply(cmd.Change(state))
+		applied++
+		return true
+	})
+	if err != nil {
+		return initial, 0, fmt.Errorf("bridge: restore listen: %w", err)
+	}
+	if next < 0 {
+		ends, err := b.endOffsets(ctx, topic)
 		if err != nil {
 			return initial, 0, fmt.Errorf("bridge: restore listen: %w", err)
 		}
-		for _, r := range recs {
-			if r.offset >= end {
-				break
-			}
-			if r.tooLarge {
-				skipped++
-				continue
-			}
-			cmd, err := ParseCommand(r.value)
-			if err != nil {
-				skipped++
-				continue
-			}
-			state = state.Apply(cmd.Change(state))
-			applied++
-		}
+		next = ends[controlPartition]
 	}
 	b.setListen(state)
 	b.log.Info("bridge: listen state restored from the control topic", slog.String("topic", topic),
-		slog.Int("applied", applied), slog.Int("skipped", skipped), slog.Int64("next_offset", end))
-	return state, end, nil
+		slog.Int("applied", applied), slog.Int("skipped_refused_or_invalid", skipped), slog.Int64("next_offset", next))
+	return state, next, nil
+}
+
+// endOffsets returns the end offset (high watermark) of every partition of
+// topic.
+func (b *Bridge) endOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	adm := kadm.NewClient(b.cl)
+	lo, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = lo.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	out := make(map[int32]int64)
+	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	if len(out) == 0 {
+		return nil, fmt.Errorf("list end offsets of %s: no partitions", topic)
+	}
+	return out, nil
+}
+
+// readToEnd reads every partition of topic from its start up to its end
+// offsets as of the call, in offset order per partition, calling fn for each
+// record until fn returns false.
+func (b *Bridge) readToEnd(ctx context.Context, topic string, fn func(*kgo.Record) bool) error {
+	ends, err := b.endOffsets(ctx, topic)
+	if err != nil {
+		return err
+	}
+	parts := make(map[int32]kgo.Offset, len(ends))
+	left := 0
+	for p, end := range ends {
+		if end > 0 {
+			parts[p] = kgo.NewOffset().AtStart()
+			left++
+		}
+	}
+	if left == 0 {
+		return nil
+	}
+	cl, err := b.NewClient(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.FetchMaxPartitionBytes(4*MaxCommandBytes))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	done := make(map[int32]bool)
+	for len(done) < left {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := fetchErr(fs); err != nil {
+			return fmt.Errorf("read %s: %w", topic, err)
+		}
+		stop := false
+		fs.EachRecord(func(r *kgo.Record) {
+			if stop || done[r.Partition] {
+				return
+			}
+			if r.Offset >= ends[r.Partition] {
+				done[r.Partition] = true
+				return
+			}
+			if !fn(r) {
+				stop = true
+				return
+			}
+			if r.Offset+1 >= ends[r.Partition] {
+				done[r.Partition] = true
+			}
+		})
+		if stop {
+			return nil
+		}
+	}
+	return nil
+}
+
+// fetchErr returns the first error of fs that is not a context error.
+func fetchErr(fs kgo.Fetches) error {
+	var first error
+	fs.EachError(func(t string, p int32, err error) {
+		if first == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			first = fmt.Errorf("%s/%d: %w", t, p, err)
+		}
+	})
+	return first
 }
 
 // RunControl tails the control topic's partition 0 from offset from (as
-// returned by RestoreListen) until ctx ends, and returns ctx.Err(). Each
-// command is applied in order through lc, and its [Result] is written to the
-// control-results topic, and acknowledged, before the next command is read.
-// A record that is not a valid command gets a result with ok=false and the
-// loop goes on. Read and write errors are retried with back-off: the loop
-// ends only with ctx, or with ErrClosed once the bridge is closed. A set_all leaves the flags it does not mention as they
-// were in the last state returned by RestoreListen or lc.
+// returned by RestoreListen) until ctx ends, and returns ctx.Err() (or
+// ErrClosed once the bridge is closed). Each command is applied in order
+// through lc once the link is listening, and its [Result] is written to the
+// control-results topic, acked, before the next command is read. A record
+// that is not a valid command gets a result with ok=false and the loop goes
+// on. Fetch errors are retried by the client, which keeps its position: no
+// record is skipped.
 func (b *Bridge) RunControl(ctx context.Context, lc ListenController, from int64) error {
 	topic := b.router.ControlTopic()
-	c := b.client(10 * time.Second)
-	rw := &kafka.Writer{
-		Addr:         kafka.TCP(b.cfg.Brokers...),
-		Topic:        b.router.ControlResultsTopic(),
-		Balancer:     kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll,
-		BatchSize:    1,
-		BatchTimeout: time.Millisecond,
-		MaxAttempts:  3,
-		Transport:    b.rt,
+	cl, err := b.NewClient(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {controlPartition: kgo.NewOffset().At(from)}}),
+		kgo.FetchMaxPartitionBytes(4*MaxCommandBytes),
+	)
+	if err != nil {
+		return err
 	}
-	defer rw.Close()
-	off := from
+	defer cl.Close()
 	for {
-		var recs []ctlRecord
-		err := b.retryControl(ctx, "read "+topic, func() error {
-			var err error
-			recs, off, err = fetchFrom(ctx, c, topic, controlPartition, off, controlMaxWait)
-			return err
-		})
-		if err != nil {
-			return err
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		for _, r := range recs {
+		if b.stopCtx.Err() != nil {
+			return ErrClosed
+		}
+		if err := fetchErr(fs); err != nil {
+			b.errLog.warn("bridge: control topic: fetch failed; the client retries", slog.String("error", err.Error()))
+		}
+		var out error
+		fs.EachRecord(func(r *kgo.Record) {
+			if out != nil {
+				return
+			}
 			res := b.applyCommand(ctx, lc, r)
 			if ctx.Err() != nil {
-				return ctx.Err()
+				out = ctx.Err()
+				return
 			}
-			if err := b.writeResult(ctx, rw, res); err != nil {
-				return err
-			}
+			out = b.writeResult(ctx, res)
+		})
+		if out != nil {
+			return out
 		}
 	}
 }
 
-// applyCommand parses and applies one control record and returns its result.
-func (b *Bridge) applyCommand(ctx context.Context, lc ListenController, r ctlRecord) Result {
-	res := Result{Offset: r.offset}
-	var err error
-	if r.tooLarge {
-		err = fmt.Errorf("bridge: command: %d bytes, more than %d", r.size, MaxCommandBytes)
-	} else {
-		var cmd Command
-		cmd, err = ParseCommand(r.value)
-		res.ID = cmd.ID
-		if err == nil {
+// applyCommand parses one control record, waits until the link listens,
+// applies it and returns its result.
+func (b *Bridge) applyCommand(ctx context.Context, lc ListenController, r *kgo.Record) Result {
+	res := Result{Offset: r.Offset}
+	cmd, err := ParseCommand(r.Value)
+	res.ID = cmd.ID
+	if res.ID == "" && len(r.Value) > MaxCommandBytes {
+		res.ID = peekCommandID(r.Value)
+	}
+	if err == nil {
+		if err = waitListening(ctx, lc); err == nil {
 			var st rtm.ListenState
-			st, err = lc.ApplyListen(ctx, cmd.Change(b.currentListen()))
-			b.setListen(st)
+			if st, err = lc.ApplyListen(ctx, cmd.Change(b.currentListen())); err == nil {
+				b.setListen(st)
+			}
 		}
 	}
 	res.Listen = b.currentListen()
@@ -154,20 +262,70 @@ func (b *Bridge) applyCommand(ctx context.Context, lc ListenController, r ctlRec
 	if err != nil {
 		res.Error = err.Error()
 		b.stats.ctlRejected.Add(1)
-		b.metrics.control(false)
-		b.log.Warn("bridge: control command rejected", slog.String("id", res.ID), slog.Int64("offset", r.offset), slog.String("error", res.Error))
+		b.log.Warn("bridge: control command rejected", slog.String("id", res.ID), slog.Int64("offset", r.Offset), slog.String("error", res.Error))
 		return res
 	}
 	res.OK = true
 	b.stats.ctlApplied.Add(1)
-	b.metrics.control(true)
-	b.log.Info("bridge: control command applied", slog.String("id", res.ID), slog.Int64("offset", r.offset))
+	b.log.Info("bridge: control command applied", slog.String("id", res.ID), slog.Int64("offset", r.Offset))
 	return res
 }
 
-// writeResult writes res to the control-results topic and waits for the ack,
-// retrying until ctx ends.
-func (b *Bridge) writeResult(ctx context.Context, rw *kafka.Writer, res Result) error {
+// waitListening waits until lc's link is listening, so that a command is
+// applied (and accepted or refused) by the gateway itself.
+func waitListening(ctx context.Context, lc ListenController) error {
+	if lc.State().State == rtm.Listening {
+		return nil
+	}
+	ch, cancel := lc.Watch()
+	defer cancel()
+	for {
+		select {
+		case sc, ok := <-ch:
+			if !ok {
+				return errors.New("bridge: control: the RTM session stopped")
+			}
+			if sc.State == rtm.Listening {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// peekCommandID returns the top-level "id" of a JSON object that is too
+// large to parse as a command, reading only as far as that field; "" when
+// there is none or the start is not a JSON object.
+func peekCommandID(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key == "id" {
+			var id string
+			if dec.Decode(&id) != nil || checkID(id) != nil {
+				return ""
+			}
+			return id
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
+// writeResult writes res to the control-results topic and waits for the
+// ack (the producer retries until then). A result Kafka refuses for good is
+// logged and the loop goes on.
+func (b *Bridge) writeResult(ctx context.Context, res Result) error {
 	val, err := json.Marshal(resultJSON(res))
 	if err != nil {
 		return fmt.Errorf("bridge: control: encode result: %w", err)
@@ -176,9 +334,19 @@ func (b *Bridge) writeResult(ctx context.Context, rw *kafka.Writer, res Result) 
 	if key == "" {
 		key = "offset-" + strconv.FormatInt(res.Offset, 10)
 	}
-	return b.retryControl(ctx, "write result to "+rw.Topic, func() error {
-		return rw.WriteMessages(ctx, kafka.Message{Key: []byte(key), Value: val})
-	})
+	topic := b.router.ControlResultsTopic()
+	err = b.cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: val}).FirstErr()
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, kgo.ErrClientClosed):
+		return ErrClosed
+	}
+	b.log.Error("bridge: control: Kafka refused the result of a command; it is applied but has no result",
+		slog.String("topic", topic), slog.String("id", res.ID), slog.Int64("offset", res.Offset), slog.String("error", DescribeKafkaError(err)))
+	return nil
 }
 
 // resultJSON returns res with nil lists replaced by empty ones, so they
@@ -196,28 +364,6 @@ func resultJSON(res Result) Result {
 	return res
 }
 
-// retryControl runs op until it succeeds or ctx ends, backing off between
-// failures and logging once per burst. It is the control loop's only retry
-// loop, for reads and result writes alike.
-func (b *Bridge) retryControl(ctx context.Context, what string, op func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := op()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if b.stopCtx.Err() != nil {
-			return ErrClosed // the bridge, and so its transport, is closed
-		}
-		b.errLog.warn("bridge: control topic: "+what+" failed; retrying", slog.String("error", err.Error()), slog.Int("attempt", attempt+1))
-		if err := sleepCtx(ctx, context.Background(), backoff(attempt, 100*time.Millisecond, 5*time.Second)); err != nil {
-			return err
-		}
-	}
-}
-
 func (b *Bridge) currentListen() rtm.ListenState {
 	b.listenMu.Lock()
 	defer b.listenMu.Unlock()
@@ -228,92 +374,4 @@ func (b *Bridge) setListen(s rtm.ListenState) {
 	b.listenMu.Lock()
 	b.listen = s.Clone()
 	b.listenMu.Unlock()
-}
-
-// ctlRecord is one record read from a control or results topic.
-type ctlRecord struct {
-	offset   int64
-	key      []byte
-	value    []byte
-	size     int  // value size
-	tooLarge bool // value larger than MaxCommandBytes: not read
-}
-
-// listOffsets returns the first offset and the high watermark of a partition.
-func listOffsets(ctx context.Context, c *kafka.Client, topic string, partition int) (first, end int64, err error) {
-	res, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
-		topic: {kafka.FirstOffsetOf(partition), kafka.LastOffsetOf(partition)},
-	}})
-	if err != nil {
-		return 0, 0, fmt.Errorf("list offsets %s/%d: %w", topic, partition, err)
-	}
-	for _, p := range res.Topics[topic] {
-		if p.Partition != partition {
-			continue
-		}
-		if p.Error != nil {
-			return 0, 0, fmt.Errorf("list offsets %s/%d: %w", topic, partition, p.Error)
-		}
-		return p.FirstOffset, p.LastOffset, nil
-	}
-	return 0, 0, fmt.Errorf("list offsets %s/%d: partition missing from the answer", topic, partition)
-}
-
-// fetchFrom reads the records of one partition at and after offset, waiting
-// up to maxWait for some to arrive, and returns them with the offset to
-// fetch next. An offset below the log start (records deleted by retention)
-// moves to the log start.
-func fetchFrom(ctx context.Context, c *kafka.Client, topic string, partition int, offset int64, maxWait time.Duration) ([]ctlRecord, int64, error) {
-	res, err := c.Fetch(ctx, &kafka.FetchRequest{
-		Topic: topic, Partition: partition, Offset: offset,
-		MinBytes: 1, MaxBytes: 4 * MaxCommandBytes, MaxWait: maxWait,
-	})
-	if err != nil {
-		return nil, offset, fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, offset, err)
-	}
-	if res.Error != nil {
-		if errors.Is(res.Error, kafka.OffsetOutOfRange) && offset < res.LogStartOffset {
-			return nil, res.LogStartOffset, nil
-		}
-		return nil, offset, fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, offset, res.Error)
-	}
-	var recs []ctlRecord
-	next := offset
-	for {
-		r, err := res.Records.ReadRecord()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return recs, next, fmt.Errorf("fetch %s/%d@%d: read records: %w", topic, partition, offset, err)
-		}
-		if r.Offset < next {
-			continue // a batch may start before the requested offset
-		}
-		cr := ctlRecord{offset: r.Offset}
-		if r.Key != nil {
-			cr.key, err = readBytes(r.Key)
-			if err != nil {
-				return recs, next, fmt.Errorf("fetch %s/%d@%d: read key: %w", topic, partition, r.Offset, err)
-			}
-		}
-		if r.Value != nil {
-			cr.size = r.Value.Len()
-			if cr.size > MaxCommandBytes {
-				cr.tooLarge = true
-			} else if cr.value, err = readBytes(r.Value); err != nil {
-				return recs, next, fmt.Errorf("fetch %s/%d@%d: read value: %w", topic, partition, r.Offset, err)
-			}
-		}
-		recs = append(recs, cr)
-		next = r.Offset + 1
-	}
-	return recs, next, nil
-}
-
-func readBytes(b kafka.Bytes) ([]byte, error) {
-	defer b.Close()
-	out := make([]byte, b.Len())
-	_, err := io.ReadFull(b, out)
-	return out, err
 }

@@ -5,11 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
@@ -21,122 +20,99 @@ func NewCommandID() string {
 	return "ctl-" + hex.EncodeToString(b[:])
 }
 
-// SendControl is the synchronous helper behind the ctl subcommand: it checks
-// cmd with [ParseCommand] (so it must carry its id; see [NewCommandID]),
-// notes where the control-results partition for that id ends, produces cmd
-// to the control topic (acks=all, keyed by id; retryable errors are retried
-// until ctx ends), and then reads the results
-// topic from the noted offset until the result for the id arrives, which it
-// returns, or until ctx ends. A command the daemon rejects is a Result with
-// OK false, not an error. transport may be nil for plain TCP; router may be
-// nil for the default topic names.
-func SendControl(ctx context.Context, brokers []string, transport *kafka.Transport, router *topics.Router, cmd []byte) (Result, error) {
+// QueuedError is returned by [SendControl] when the command is in the
+// control topic but no result arrived before ctx ended: no bridge is running,
+// or the active one has not read it yet. It will be applied when a bridge
+// reads it (the control topic keeps every command).
+type QueuedError struct {
+	ID     string
+	Topic  string
+	Offset int64
+	Err    error // why the wait ended
+}
+
+func (e *QueuedError) Error() string {
+	return fmt.Sprintf("command %s queued at %s offset %d; no result yet (%v): it will be applied when a bridge reads it",
+		e.ID, e.Topic, e.Offset, e.Err)
+}
+
+func (e *QueuedError) Unwrap() error { return e.Err }
+
+// SendControl is the synchronous helper behind `rtm2kafka ctl` and the
+// console: it checks cmd with [ParseCommand] (so it must carry its id; see
+// [NewCommandID]), notes where every partition of the control-results topic
+// ends, produces cmd to partition 0 of the control topic (acks=all, keyed by
+// id), and then reads the results topic from the noted offsets until the
+// result for the id arrives, which it returns. If ctx ends first it returns
+// a *QueuedError. A command the bridge rejects is a Result with OK false,
+// not an error. opts are the connection options (brokers, TLS, SASL); router
+// may be nil for the default topic names.
+func SendControl(ctx context.Context, opts []kgo.Opt, router *topics.Router, cmd []byte) (Result, error) {
 	parsed, err := ParseCommand(cmd)
 	if err != nil {
-		return Result{}, fmt.Errorf("bridge: ctl: %w", err)
+		return Result{}, err
 	}
 	id := parsed.ID
 	if router == nil {
 		router = &topics.Router{}
 	}
-	var rt kafka.RoundTripper = transport
-	if transport == nil {
-		own := &kafka.Transport{}
-		defer own.CloseIdleConnections()
-		rt = own
-	}
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: rt, Timeout: 10 * time.Second}
 	results := router.ControlResultsTopic()
-
-	// The daemon keys results by id with murmur2, so the result lands in a
-	// partition we can compute.
-	var md *kafka.MetadataResponse
-	err = retryCtl(ctx, func() error {
-		md, err = c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{results}})
-		return err
-	})
+	pcl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
-		return Result{}, fmt.Errorf("bridge: ctl: metadata of %s: %w", results, err)
+		return Result{}, fmt.Errorf("kafka client: %w", err)
 	}
-	if len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) == 0 {
-		var terr error
-		if len(md.Topics) == 1 {
-			terr = md.Topics[0].Error
-		}
-		return Result{}, fmt.Errorf("bridge: ctl: topic %s not available: %v", results, terr)
+	defer pcl.Close()
+	lo, err := kadm.NewClient(pcl).ListEndOffsets(ctx, results)
+	if err == nil {
+		err = lo.Error()
 	}
-	parts := make([]int, len(md.Topics[0].Partitions))
-	for i := range parts {
-		parts[i] = i
-	}
-	partition := kafka.Murmur2Balancer{Consistent: true}.Balance(kafka.Message{Key: []byte(id)}, parts...)
-	var start int64
-	err = retryCtl(ctx, func() error {
-		_, start, err = listOffsets(ctx, c, results, partition)
-		return err
-	})
 	if err != nil {
-		return Result{}, fmt.Errorf("bridge: ctl: %w", err)
+		return Result{}, fmt.Errorf("list end offsets of %s: %s", results, DescribeKafkaError(err))
+	}
+	from := make(map[int32]kgo.Offset)
+	lo.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
+	if len(from) == 0 {
+		return Result{}, fmt.Errorf("topic %s has no partitions (is a bridge set up with this KAFKA_TOPIC_PREFIX?)", results)
 	}
 
-	err = retryCtl(ctx, func() error {
-		// A record's key and value are readers, used up by one attempt.
-		pr, err := c.Produce(ctx, &kafka.ProduceRequest{
-			Topic:        router.ControlTopic(),
-			Partition:    controlPartition,
-			RequiredAcks: kafka.RequireAll,
-			Records:      kafka.NewRecordReader(kafka.Record{Time: time.Now(), Key: kafka.NewBytes([]byte(id)), Value: kafka.NewBytes(cmd)}),
-		})
-		if err == nil {
-			err = pr.Error
-		}
-		return err
-	})
-	if err != nil {
-		return Result{}, fmt.Errorf("bridge: ctl: produce to %s: %w", router.ControlTopic(), err)
+	rec := &kgo.Record{Topic: router.ControlTopic(), Partition: controlPartition, Key: []byte(id), Value: cmd}
+	if err := pcl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return Result{}, fmt.Errorf("produce to %s: %s", router.ControlTopic(), DescribeKafkaError(err))
 	}
 
-	for off := start; ; {
-		recs, next, err := fetchFrom(ctx, c, results, partition, off, 500*time.Millisecond)
+	ccl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{results: from}))...)
+	if err != nil {
+		return Result{}, fmt.Errorf("kafka client: %w", err)
+	}
+	defer ccl.Close()
+	for {
+		fs := ccl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return Result{}, fmt.Errorf("bridge: ctl: waiting for the result of %s (is the daemon running?): %w", id, ctx.Err())
+			return Result{}, &QueuedError{ID: id, Topic: rec.Topic, Offset: rec.Offset, Err: ctx.Err()}
 		}
-		if err != nil {
-			if err := sleepCtx(ctx, context.Background(), 200*time.Millisecond); err != nil {
-				return Result{}, fmt.Errorf("bridge: ctl: waiting for the result of %s: %w", id, err)
+		var (
+			res   Result
+			found bool
+			perr  error
+		)
+		fs.EachRecord(func(r *kgo.Record) {
+			if found || string(r.Key) != id {
+				return
 			}
-			continue
-		}
-		off = next
-		for _, r := range recs {
-			if string(r.key) != id {
-				continue
+			found = true
+			if err := json.Unmarshal(r.Value, &res); err != nil {
+				perr = fmt.Errorf("result of %s at %s offset %d: %w", id, results, r.Offset, err)
 			}
-			var res Result
-			if err := json.Unmarshal(r.value, &res); err != nil {
-				return Result{}, fmt.Errorf("bridge: ctl: result of %s at offset %d: %w", id, r.offset, err)
-			}
-			if res.ID != id {
-				return res, errors.New("bridge: ctl: result carries a different id")
-			}
-			return res, nil
+		})
+		if found {
+			return res, perr
 		}
 	}
 }
 
-// retryCtl runs op until it succeeds, fails with an error that is not
-// retryable, or ctx ends; SendControl's only retry loop. A produce retried
-// after a timeout may reach the control topic twice: the daemon then applies
-// the command twice and writes two results under the id (the first one is
-// returned); add, remove, set and set_all give the same state either way.
-func retryCtl(ctx context.Context, op func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := op()
-		if err == nil || !retryable(err) || ctx.Err() != nil {
-			return err
-		}
-		if serr := sleepCtx(ctx, context.Background(), backoff(attempt, 50*time.Millisecond, time.Second)); serr != nil {
-			return err
-		}
-	}
+// SendControl sends cmd like the package-level [SendControl], with the
+// bridge's connection settings and topic names.
+func (b *Bridge) SendControl(ctx context.Context, cmd []byte) (Result, error) {
+	return SendControl(ctx, b.clientOpts(), b.router, cmd)
 }

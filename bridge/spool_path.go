@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,8 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rtm2kafka/rtm2kafka/bridge/spool"
 )
@@ -19,61 +20,49 @@ import (
 //
 //   - Promise. A push is answered only once its record is durable: acked by
 //     Kafka (the fast path, unchanged), or fsynced to the spool, which drains
-//     to Kafka. With no SpoolDir none of this runs and HandlePush behaves as
-//     before (the one difference is an atomic state per record, see below).
+//     to Kafka. Without SpoolDir none of this runs.
 //   - Ack budget. No timer per record: every fast-path record is appended, in
-//     submission order, to a FIFO (inflight) under a short mutex. One watcher
-//     goroutine ticks every min(SpoolAckBudget/4, 100 ms), pops settled
-//     entries off the FIFO's front and looks at the oldest unsettled one; once
-//     its age (since HandlePush began, so time spent waiting for window room
-//     counts: the gateway's clock started then) exceeds the budget, the
-//     bridge enters spill mode.
-//   - Spill mode. Entering it (under routeMu, which HandlePush also takes to
+//     submission order, to a FIFO under a short mutex. One watcher goroutine
+//     ticks every min(SpoolAckBudget/4, 100 ms), pops settled records off the
+//     FIFO's front and looks at the oldest unsettled one; once its age (since
+//     HandlePush began: the gateway's clock started then) exceeds the budget,
+//     the bridge spills.
+//   - Spill mode. Entering it (under routeMu, which submit also takes to
 //     choose a path) takes every unsettled FIFO record, in order, from the
-//     Kafka path (state stInflight → stSpilled, a CAS that Kafka's completion
-//     also races for: whoever wins settles the record, exactly once) and
-//     appends it to the spool with AppendAsync; each is answered from the
-//     append's done callback, after the group-commit fsync. kafka-go keeps
-//     (and, with MaxAttempts "forever", keeps retrying) its copy: if Kafka
-//     acks it later, that is a second copy in Kafka, counted as a spool
-//     duplicate and not answered again. While in spill mode every new push
-//     goes to the spool, behind them: nothing overtakes the spool (order per
-//     key is kept; a late kafka-go copy can only repeat a record, never come
-//     first). Spilled and spool-bound records hold window room until their
-//     append completes, so the window still bounds memory.
-//   - Leaving spill mode. The drainer (after a trim) and the watcher (every
-//     tick) try routeMu without waiting and leave spill mode when
-//     spool.Empty() — no untrimmed record, no append in progress. As every
-//     append is made under routeMu, no push can be between "decided to
-//     spool" and "append started" at that moment.
-//   - Drainer. One goroutine: Wait, Peek (1024 records / 1 MiB), produce the
-//     batch with a synchronous kafka.Writer of its own on the bridge's
-//     transport (acks as configured, murmur2 like the fast path, one batch in
-//     flight, so order per partition is kept), Trim, repeat. Any failure —
-//     produce, peek, trim — backs off in one place (100 ms doubling to 5 s)
-//     and retries the same batch; records Kafka acked before a failed batch
-//     was retried are written again (duplicates, never losses).
-//   - Budget. HandlePush (and the spill) waits before an append while the
-//     spool's bytes plus appends in progress plus the record would exceed
-//     SpoolMaxBytes: the push stays unanswered, the reader stops, the gateway
-//     is back-pressured, exactly as with a full window. It is logged loudly
-//     (once per burst) and counted (spool_full_total). If the spool refuses
-//     a record anyway (disk full, I/O error, too large for a segment) the
-//     push is left unanswered — never answered without being durable — and
-//     counted as a produce error with reason "spool".
+//     Kafka path (state stInflight → stSpilled, a CAS the promise also races
+//     for: the winner settles the record, once) and appends it to the spool;
+//     each is answered after the group-commit fsync. The producer keeps its
+//     copy and keeps retrying it (idempotently, in order). The spool record
+//     carries a private header with the record's copy id; when the
+//     producer's copy is acked, the drain skips the spool record instead of
+//     writing it again. While spilling, every new push goes to the spool,
+//     behind them: nothing overtakes the spool, so order per key holds.
+//   - Drain. One goroutine: Wait, Peek, then per record: a copy the producer
+//     acked is skipped; a copy still pending stops the batch there until it
+//     is settled (so order holds and nothing is written twice); any other
+//     record is produced through the same idempotent producer, behind the
+//     copies in its partition buffers. Once the batch is acked it is trimmed.
+//     A record Kafka refuses for good is dead-lettered (or, if even that is
+//     refused, logged and counted) and trimmed; the drain goes on.
+//   - Leaving spill mode: the drainer (after a trim) and the watcher (every
+//     tick) leave it when spool.Empty() — nothing untrimmed, no append in
+//     progress — holding routeMu, so no push is between "decided to spool"
+//     and "append started".
+//   - Budget. An append waits while the spool's bytes plus appends in
+//     progress plus the record would exceed SpoolMaxBytes: the push stays
+//     unanswered, the reader stops, the gateway is back-pressured. If the
+//     spool refuses a record (disk full, I/O error) the push is left
+//     unanswered — never answered without being durable.
+//   - Too large. A record larger than Kafka takes (Config.BatchBytes) is
+//     never spilled: it takes the fast path, whose answer is a dead letter
+//     and an error answer.
 //   - Start. A spool left non-empty by a previous run puts the bridge in
-//     spill mode from New on: new pushes go behind it until it has drained.
-//     Open's recovery (torn tail cut at the last good record) is logged and
-//     exported as metrics; a directory locked by another running bridge
-//     makes New fail with an error wrapping spool.ErrLocked.
+//     spill mode from New on; its records carry copy ids of the old process,
+//     which match nothing, so all of them are drained.
 //   - Shutdown: stop taking pushes; the watcher keeps spilling and the
-//     drainer keeps draining until the window is empty (every push answered);
-//     then both stop, kafka-go's leftover retries are cut, and the spool is
-//     closed, possibly non-empty: it is logged and drained at the next start.
-//   - Bytes. The record's one allocation (value, key, header values) is
-//     handed to the spool as is; only the small []spool.Header is new. The
-//     bytes are never changed after encode, so AppendAsync's rule (untouched
-//     until done) holds.
+//     drainer keeps draining until the window is empty; then both stop, the
+//     producer closes (pending copies fail: their spool records stay) and the
+//     spool closes, maybe non-empty: it is drained at the next start.
 
 // Spool defaults for the zero fields of [Config].
 const (
@@ -82,12 +71,23 @@ const (
 )
 
 const (
-	drainBackoffMin = 100 * time.Millisecond
-	drainBackoffMax = 5 * time.Second
-	fullPoll        = 20 * time.Millisecond
+	drainBatchRecords = spool.DefaultPeekRecords
+	drainBatchBytes   = spool.DefaultPeekBytes
+	fullPoll          = 20 * time.Millisecond
 	// spoolFrameFixed is the spool's per-record overhead: frame header (8)
 	// and fixed body fields (28); each header adds 6. See spool/doc.go.
 	spoolFrameFixed = 8 + 28
+	// copyHeader is the private spool header of a spilled record whose
+	// producer copy is still in flight: 8 bytes of process nonce, 8 of id.
+	// It never reaches Kafka.
+	copyHeader = "rtm2kafka-copy"
+)
+
+// What became of the producer's copy of a spilled record (record.copyOut).
+const (
+	copyPending int32 = iota
+	copyAcked
+	copyFailed
 )
 
 // spoolPath is the state of the spool path.
@@ -96,6 +96,7 @@ type spoolPath struct {
 	maxBytes int64
 	budget   time.Duration
 	tick     time.Duration
+	nonce    [8]byte // this process's copy-id prefix
 
 	routeMu  sync.Mutex   // held while choosing a path for a record and starting its append
 	spilling atomic.Bool  // written under routeMu
@@ -104,10 +105,14 @@ type spoolPath struct {
 	full     atomic.Bool  // a push is waiting for spool room now
 
 	fifoMu sync.Mutex
-	fifo   []kafka.Message // fast-path records in submission order; fifo[head:] live
+	fifo   []*record // fast-path records in submission order; fifo[head:] live
 	head   int
 
-	dw       *kafka.Writer // the drainer's synchronous writer
+	copyMu   sync.Mutex
+	copies   map[uint64]*record // spilled records by copy id, until the drain passes them
+	nextCopy uint64
+	copyWake chan struct{} // closed and replaced when a copy settles
+
 	loopCtx  context.Context
 	loopStop context.CancelFunc
 	loops    sync.WaitGroup
@@ -130,23 +135,12 @@ func (b *Bridge) openSpool() error {
 	}
 	p := &spoolPath{
 		sp: sp, maxBytes: cfg.SpoolMaxBytes, budget: cfg.SpoolAckBudget,
-		tick:    min(cfg.SpoolAckBudget/4, 100*time.Millisecond),
-		fullLog: burstLog{log: b.log, every: 10 * time.Second},
+		tick:     max(min(cfg.SpoolAckBudget/4, 100*time.Millisecond), time.Millisecond),
+		copies:   make(map[uint64]*record),
+		copyWake: make(chan struct{}),
+		fullLog:  burstLog{log: b.log, every: 10 * time.Second},
 	}
-	p.tick = max(p.tick, time.Millisecond)
-	p.dw = &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
-		Balancer:               kafka.Murmur2Balancer{},
-		MaxAttempts:            3,
-		WriteBackoffMin:        cfg.WriteBackoffMin,
-		WriteBackoffMax:        cfg.WriteBackoffMax,
-		BatchSize:              spool.DefaultPeekRecords,
-		BatchBytes:             cfg.BatchBytes,
-		BatchTimeout:           time.Millisecond,
-		RequiredAcks:           cfg.RequiredAcks,
-		Transport:              b.rt,
-		AllowAutoTopicCreation: false,
-	}
+	_, _ = rand.Read(p.nonce[:]) // crypto/rand.Read never fails (Go 1.24+)
 	st := sp.Stats()
 	if rc := st.Recovered; rc.TruncatedBytes > 0 || rc.DroppedRecords > 0 || rc.CheckpointBad {
 		b.log.Error("bridge: spool recovery cut a torn or corrupt tail; the records after the cut are lost",
@@ -162,59 +156,71 @@ func (b *Bridge) openSpool() error {
 	}
 	p.loopCtx, p.loopStop = context.WithCancel(b.stopCtx)
 	b.sp = p
-	b.metrics.attachSpool(b)
 	p.loops.Add(2)
 	go b.watch()
 	go b.drain()
 	return nil
 }
 
-// route sends msg, whose window room is held, to Kafka or, in spill mode,
-// to the spool.
-func (b *Bridge) route(ctx context.Context, msg kafka.Message) {
+// routeToSpool decides rec's path: in spill mode it appends rec to the spool
+// and reports true; otherwise it records rec in the FIFO the watcher checks
+// and reports false (the caller produces it).
+func (b *Bridge) routeToSpool(ctx context.Context, rec *record) bool {
 	p := b.sp
-	rec := msg.WriterData.(*pending)
 	p.routeMu.Lock()
-	if p.spilling.Load() {
-		rec.state.Store(stSpilled)
-		b.appendSpool(ctx, msg, rec)
-		p.routeMu.Unlock()
-		return
+	defer p.routeMu.Unlock()
+	if !p.spilling.Load() || rec.size > int64(b.cfg.BatchBytes) {
+		p.track(rec)
+		return false
 	}
-	p.fifoMu.Lock()
-	p.fifo = append(p.fifo, msg)
-	p.fifoMu.Unlock()
-	p.routeMu.Unlock()
-	b.submit(ctx, msg)
+	rec.state.Store(stSpilled)
+	b.appendSpool(ctx, rec, false)
+	return true
 }
 
-// spoolSize is msg's encoded size in the spool.
-func spoolSize(msg *kafka.Message) int64 {
-	n := int64(spoolFrameFixed + len(msg.Topic) + len(msg.Key) + len(msg.Value))
-	for i := range msg.Headers {
-		n += int64(6 + len(msg.Headers[i].Key) + len(msg.Headers[i].Value))
+// track appends a fast-path record to the FIFO.
+func (p *spoolPath) track(rec *record) {
+	p.fifoMu.Lock()
+	p.fifo = append(p.fifo, rec)
+	p.fifoMu.Unlock()
+}
+
+// spoolSize is rec's encoded size in the spool, copy header included.
+func spoolSize(kr *kgo.Record) int64 {
+	n := int64(spoolFrameFixed + len(kr.Topic) + len(kr.Key) + len(kr.Value) + 6 + len(copyHeader) + 16)
+	for i := range kr.Headers {
+		n += int64(6 + len(kr.Headers[i].Key) + len(kr.Headers[i].Value))
 	}
 	return n
 }
 
-// appendSpool appends the record of msg, which the spool path owns
-// (stSpilled), and answers it once durable; routeMu is held. It waits for
-// room within the disk budget first.
-func (b *Bridge) appendSpool(ctx context.Context, msg kafka.Message, rec *pending) {
+// appendSpool appends rec, which the spool path owns (stSpilled), and
+// answers it once durable; routeMu is held. hasCopy says the producer holds
+// a copy: the spool record then carries its copy id.
+func (b *Bridge) appendSpool(ctx context.Context, rec *record, hasCopy bool) {
 	p := b.sp
-	need := spoolSize(&msg)
+	need := spoolSize(&rec.kr)
 	if err := b.waitSpoolRoom(ctx, need); err != nil {
 		b.spoolFailed(rec, err)
 		return
 	}
-	r := [1]spool.Record{{Topic: msg.Topic, Key: msg.Key, Value: msg.Value, Time: msg.Time.UnixMilli()}}
-	if len(msg.Headers) > 0 {
-		hs := make([]spool.Header, len(msg.Headers))
-		for i, h := range msg.Headers {
-			hs[i] = spool.Header{Key: h.Key, Value: h.Value}
-		}
-		r[0].Headers = hs
+	kr := &rec.kr
+	hs := make([]spool.Header, len(kr.Headers), len(kr.Headers)+1)
+	for i, h := range kr.Headers {
+		hs[i] = spool.Header{Key: h.Key, Value: h.Value}
 	}
+	if hasCopy {
+		p.copyMu.Lock()
+		p.nextCopy++
+		rec.copyID = p.nextCopy
+		p.copies[rec.copyID] = rec
+		p.copyMu.Unlock()
+		id := make([]byte, 16)
+		copy(id, p.nonce[:])
+		binary.BigEndian.PutUint64(id[8:], rec.copyID)
+		hs = append(hs, spool.Header{Key: copyHeader, Value: id})
+	}
+	r := [1]spool.Record{{Topic: kr.Topic, Key: kr.Key, Value: kr.Value, Time: kr.Timestamp.UnixMilli(), Headers: hs}}
 	p.pending.Add(need)
 	err := p.sp.AppendAsync(ctx, r[:], func(err error) {
 		p.pending.Add(-need)
@@ -223,7 +229,6 @@ func (b *Bridge) appendSpool(ctx context.Context, msg kafka.Message, rec *pendin
 			return
 		}
 		b.stats.spilled.Add(1)
-		b.metrics.spill()
 		b.answer(rec)
 	})
 	if err != nil {
@@ -248,17 +253,17 @@ func (b *Bridge) waitSpoolRoom(ctx context.Context, need int64) error {
 		if used+need <= p.maxBytes || used == 0 {
 			return nil
 		}
-		if b.stopping.Load() {
+		if b.stopCtx.Err() != nil {
 			return ErrClosed
 		}
 		if !waited {
 			waited = true
 			p.full.Store(true)
-			b.metrics.spoolFullHit()
+			b.stats.spoolFull.Add(1)
 			p.fullLog.warn("bridge: SPOOL IS FULL (SPOOL_MAX_BYTES reached): pushes are not answered until the drainer makes room; the gateway is back-pressured",
 				slog.Int64("spool_bytes", p.sp.Bytes()), slog.Int64("max_bytes", p.maxBytes), slog.Int("spool_records", p.sp.Len()))
 		}
-		if err := sleepCtx(ctx, b.stopCtx, fullPoll); err != nil {
+		if err := sleepCtx(ctx, fullPoll); err != nil {
 			return err
 		}
 	}
@@ -266,7 +271,7 @@ func (b *Bridge) waitSpoolRoom(ctx context.Context, need int64) error {
 
 // spoolFailed leaves a spool-owned record unanswered (not durable: the
 // gateway redelivers it) and frees its room.
-func (b *Bridge) spoolFailed(rec *pending, err error) {
+func (b *Bridge) spoolFailed(rec *record, err error) {
 	b.drop(reasonSpool)
 	b.win.release(rec.size)
 	if b.stopping.Load() && (errors.Is(err, ErrClosed) || errors.Is(err, spool.ErrClosed) || errors.Is(err, context.Canceled)) {
@@ -276,10 +281,18 @@ func (b *Bridge) spoolFailed(rec *pending, err error) {
 		slog.String("error", err.Error()))
 }
 
-// spoolDuplicate counts a spilled record that Kafka acked as well.
-func (b *Bridge) spoolDuplicate() {
-	b.stats.spoolDups.Add(1)
-	b.metrics.spoolDup()
+// copyDone records what became of the producer's copy of a spilled record
+// and wakes the drainer.
+func (p *spoolPath) copyDone(rec *record, err error) {
+	out := copyAcked
+	if err != nil {
+		out = copyFailed
+	}
+	rec.copyOut.Store(out)
+	p.copyMu.Lock()
+	close(p.copyWake)
+	p.copyWake = make(chan struct{})
+	p.copyMu.Unlock()
 }
 
 // watch is the watcher goroutine: it enforces the ack budget and leaves
@@ -299,7 +312,7 @@ func (b *Bridge) watch() {
 			b.tryLeaveSpill()
 			continue
 		}
-		if age, n := b.oldestInflight(); age > p.budget {
+		if age, n := p.oldestInflight(); age > p.budget {
 			b.spill(age, n)
 		}
 	}
@@ -307,12 +320,11 @@ func (b *Bridge) watch() {
 
 // oldestInflight drops settled records off the FIFO's front and returns
 // the age of the oldest unsettled one and the FIFO's length.
-func (b *Bridge) oldestInflight() (time.Duration, int) {
-	p := b.sp
+func (p *spoolPath) oldestInflight() (time.Duration, int) {
 	p.fifoMu.Lock()
 	defer p.fifoMu.Unlock()
-	for p.head < len(p.fifo) && p.fifo[p.head].WriterData.(*pending).state.Load() != stInflight {
-		p.fifo[p.head] = kafka.Message{}
+	for p.head < len(p.fifo) && p.fifo[p.head].state.Load() != stInflight {
+		p.fifo[p.head] = nil
 		p.head++
 	}
 	if p.head == len(p.fifo) {
@@ -324,7 +336,7 @@ func (b *Bridge) oldestInflight() (time.Duration, int) {
 		clear(p.fifo[n:])
 		p.fifo, p.head = p.fifo[:n], 0
 	}
-	return time.Since(p.fifo[p.head].WriterData.(*pending).start), len(p.fifo) - p.head
+	return time.Since(p.fifo[p.head].start), len(p.fifo) - p.head
 }
 
 // spill enters spill mode: every unsettled fast-path record goes to the
@@ -345,12 +357,11 @@ func (b *Bridge) spill(age time.Duration, n int) {
 	p.fifoMu.Unlock()
 	b.log.Warn("bridge: Kafka did not ack within the ack budget: spilling to the spool; pushes are answered after fsync",
 		slog.Duration("oldest_wait", age), slog.Duration("budget", p.budget), slog.Int("inflight", n))
-	for i := range recs {
-		rec := recs[i].WriterData.(*pending)
+	for _, rec := range recs {
 		if !rec.state.CompareAndSwap(stInflight, stSpilled) {
 			continue // settled by Kafka meanwhile
 		}
-		b.appendSpool(b.stopCtx, recs[i], rec)
+		b.appendSpool(b.stopCtx, rec, true)
 	}
 }
 
@@ -367,7 +378,8 @@ func (b *Bridge) tryLeaveSpill() {
 		since := p.since.Swap(0)
 		b.log.Info("bridge: spool drained: back to the fast path (answers after Kafka's ack)",
 			slog.Duration("spilling_for", time.Since(time.UnixMilli(since)).Round(time.Millisecond)),
-			slog.Uint64("spilled_total", b.stats.spilled.Load()), slog.Uint64("drained_total", b.stats.drained.Load()))
+			slog.Uint64("spilled_total", b.stats.spilled.Load()), slog.Uint64("drained_total", b.stats.drained.Load()),
+			slog.Uint64("skipped_total", b.stats.drainSkipped.Load()))
 	}
 }
 
@@ -377,60 +389,154 @@ func (b *Bridge) drain() {
 	p := b.sp
 	defer p.loops.Done()
 	ctx := p.loopCtx
+	var bo Backoff
 	attempt := 0
-	var msgs []kafka.Message
 	for {
 		if err := p.sp.Wait(ctx); err != nil {
 			return
 		}
-		err := b.drainBatch(ctx, &msgs)
+		wait, err := b.drainBatch(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			b.errLog.warn("bridge: draining the spool failed; retrying", slog.String("error", err.Error()),
 				slog.Int("spool_records", p.sp.Len()))
-			if sleepCtx(ctx, ctx, backoff(attempt, drainBackoffMin, drainBackoffMax)) != nil {
+			if sleepCtx(ctx, bo.Wait(attempt)) != nil {
 				return
 			}
 			attempt++
 			continue
+		case wait != nil:
+			select { // a copy is still in flight: wait until some copy settles
+			case <-wait:
+			case <-ctx.Done():
+				return
+			}
 		}
 		attempt = 0
 		b.tryLeaveSpill()
 	}
 }
 
-// drainBatch produces the oldest spooled records and trims them.
-func (b *Bridge) drainBatch(ctx context.Context, msgs *[]kafka.Message) error {
+// drainBatch produces the oldest spooled records and trims them. It stops
+// before a record whose producer copy is still in flight and returns a
+// channel closed when some copy settles.
+func (b *Bridge) drainBatch(ctx context.Context) (<-chan struct{}, error) {
 	p := b.sp
-	batch, err := p.sp.Peek(0, 0)
+	batch, err := p.sp.Peek(drainBatchRecords, drainBatchBytes)
 	if err != nil || len(batch) == 0 {
-		return err
+		return nil, err
 	}
-	m := (*msgs)[:0]
+	var (
+		wait    <-chan struct{}
+		last    = -1 // index of the last entry settled in this batch
+		results = make([]error, len(batch))
+		wg      sync.WaitGroup
+		skipped int
+	)
 	for i := range batch {
 		e := &batch[i]
-		km := kafka.Message{Topic: e.Topic, Key: e.Key, Value: e.Value, Time: time.UnixMilli(e.Time)}
-		if len(e.Headers) > 0 {
-			km.Headers = make([]kafka.Header, len(e.Headers))
-			for j, h := range e.Headers {
-				km.Headers[j] = kafka.Header{Key: h.Key, Value: h.Value}
+		if rec := p.takeCopy(e); rec != nil {
+			p.copyMu.Lock()
+			out := rec.copyOut.Load()
+			if out == copyPending {
+				wait = p.copyWake
+			}
+			p.copyMu.Unlock()
+			if out == copyPending {
+				break // wait for it: writing it now could put it twice in Kafka
+			}
+			p.forget(rec)
+			if out == copyAcked {
+				skipped++
+				last = i
+				continue
+			}
+			// The copy failed: write it ourselves.
+		}
+		wg.Add(1)
+		kr := &kgo.Record{Topic: e.Topic, Key: e.Key, Value: e.Value, Timestamp: time.UnixMilli(e.Time)}
+		for _, h := range e.Headers {
+			if h.Key != copyHeader {
+				kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 			}
 		}
-		m = append(m, km)
+		b.cl.Produce(ctx, kr, func(_ *kgo.Record, err error) { results[i] = err; wg.Done() })
+		last = i
 	}
-	*msgs = m
-	defer clear(m)
-	if err := p.dw.WriteMessages(ctx, m...); err != nil {
-		return fmt.Errorf("produce %d spooled records: %w", len(m), err)
+	wg.Wait()
+	if last < 0 {
+		return wait, nil
 	}
-	if err := p.sp.Trim(batch[len(batch)-1].Pos); err != nil {
-		return err
+	drained := 0
+	for i := 0; i <= last; i++ {
+		err := results[i]
+		switch {
+		case err == nil:
+		case errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled) || ctx.Err() != nil:
+			return nil, fmt.Errorf("produce spooled records: %w", err)
+		default:
+			b.deadLetterDrained(ctx, &batch[i], err)
+			continue
+		}
+		drained++
 	}
-	b.stats.drained.Add(uint64(len(batch)))
-	b.metrics.drain(len(batch))
+	if err := p.sp.Trim(batch[last].Pos); err != nil {
+		return nil, err
+	}
+	b.stats.drainSkipped.Add(uint64(skipped))
+	b.stats.drained.Add(uint64(drained - skipped))
+	return wait, nil
+}
+
+// takeCopy returns the spilled record whose copy id e carries, if it is
+// one of this process's; nil otherwise.
+func (p *spoolPath) takeCopy(e *spool.Entry) *record {
+	for _, h := range e.Headers {
+		if h.Key != copyHeader || len(h.Value) != 16 || [8]byte(h.Value[:8]) != p.nonce {
+			continue
+		}
+		p.copyMu.Lock()
+		defer p.copyMu.Unlock()
+		return p.copies[binary.BigEndian.Uint64(h.Value[8:])]
+	}
 	return nil
+}
+
+func (p *spoolPath) forget(rec *record) {
+	p.copyMu.Lock()
+	delete(p.copies, rec.copyID)
+	p.copyMu.Unlock()
+}
+
+// deadLetterDrained writes a spooled record Kafka refused for good to the
+// dead-letter topic (its push was answered when it was spilled); if that is
+// refused too, it logs and counts the loss. Either way the drain goes on.
+func (b *Bridge) deadLetterDrained(ctx context.Context, e *spool.Entry, err error) {
+	reason := classify(err)
+	b.stats.refused.Add(1)
+	b.stats.produceErr(reason)
+	kr := kgo.Record{Topic: e.Topic, Key: e.Key, Value: e.Value}
+	dl := &kgo.Record{
+		Topic: b.router.DeadLetterTopic(), Key: e.Key, Timestamp: time.UnixMilli(e.Time),
+		Value: appendRefusal(nil, &kr, reason, err, b.cfg.Now().UnixMilli(), int(b.cfg.BatchBytes)/2),
+	}
+	for _, h := range e.Headers {
+		if h.Key != copyHeader {
+			dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+	}
+	if derr := b.cl.ProduceSync(ctx, dl).FirstErr(); derr != nil {
+		b.log.Error("bridge: a spooled record was refused by Kafka and could not be dead-lettered either: it is LOST",
+			slog.String("topic", e.Topic), slog.String("error", err.Error()), slog.String("dead_letter_error", derr.Error()))
+		b.stats.dropped.Add(1)
+		return
+	}
+	b.stats.deadLetters.Add(1)
+	b.errLog.warn("bridge: Kafka refused a spooled record for good; it went to the dead-letter topic",
+		slog.String("topic", e.Topic), slog.String("reason", reason), slog.String("error", err.Error()))
 }
 
 // stopSpoolLoops ends the watcher and the drainer and waits for them.
@@ -441,15 +547,13 @@ func (b *Bridge) stopSpoolLoops() {
 	})
 }
 
-// closeSpool closes the drainer's writer and the spool (appends in
-// progress complete first), logging what stays spooled for the next start.
-func (b *Bridge) closeSpool() error {
+// closeSpool closes the spool (appends in progress complete first), logging
+// what stays spooled for the next start.
+func (b *Bridge) closeSpool() {
 	p := b.sp
-	b.stopSpoolLoops()
-	err := p.dw.Close()
 	n, by := p.sp.Len(), p.sp.Bytes()
-	if cerr := p.sp.Close(); cerr != nil {
-		err = errors.Join(err, cerr)
+	if err := p.sp.Close(); err != nil {
+		b.log.Error("bridge: close spool", slog.String("error", err.Error()))
 	}
 	if n > 0 {
 		b.log.Warn("bridge: spool closed with records not yet in Kafka: they are durable and drained at the next start",
@@ -457,10 +561,6 @@ func (b *Bridge) closeSpool() error {
 	} else {
 		b.log.Info("bridge: spool closed empty")
 	}
-	if err != nil {
-		return fmt.Errorf("bridge: close spool: %w", err)
-	}
-	return nil
 }
 
 // SpoolStatus is the spool's state for /status.
@@ -474,8 +574,8 @@ type SpoolStatus struct {
 	MaxBytes       int64  `json:"max_bytes"`                 // the disk budget
 	OldestAgeMs    int64  `json:"oldest_age_ms"`             // age of the oldest spooled record
 	Spilled        uint64 `json:"spilled"`                   // records answered from the spool since start
-	Drained        uint64 `json:"drained"`                   // records drained to Kafka since start
-	Duplicates     uint64 `json:"duplicates"`                // spilled records Kafka acked too
+	Drained        uint64 `json:"drained"`                   // records the drain produced to Kafka since start
+	Skipped        uint64 `json:"skipped"`                   // spooled records whose producer copy Kafka acked: not written again
 	FsyncCount     uint64 `json:"fsync_count"`               // group-commit fsyncs
 	FsyncMaxMs     int64  `json:"fsync_max_ms"`              // the slowest of them
 	Broken         string `json:"broken"`                    // a failed fsync: every later append fails
@@ -493,7 +593,7 @@ func (b *Bridge) SpoolStatus() SpoolStatus {
 	s := SpoolStatus{
 		Enabled: true, Spilling: p.spilling.Load(), Full: p.full.Load(),
 		Records: st.Records, Bytes: st.Bytes, MaxBytes: p.maxBytes, OldestAgeMs: st.OldestAgeMs,
-		Spilled: b.stats.spilled.Load(), Drained: b.stats.drained.Load(), Duplicates: b.stats.spoolDups.Load(),
+		Spilled: b.stats.spilled.Load(), Drained: b.stats.drained.Load(), Skipped: b.stats.drainSkipped.Load(),
 		FsyncCount: st.FsyncCount, FsyncMaxMs: st.FsyncMax.Milliseconds(), Broken: st.Broken,
 		RecoveredCut: st.Recovered.TruncatedBytes, RecoveredDrops: st.Recovered.DroppedRecords,
 	}
@@ -514,85 +614,3 @@ func (b *Bridge) Spilling() (bool, int) {
 
 // SpoolEnabled reports whether the bridge has a spool.
 func (b *Bridge) SpoolEnabled() bool { return b.sp != nil }
-
-// spoolCollector exports the spool's gauges and fsync histogram at scrape
-// time from the attached bridge's spool statistics.
-type spoolCollector struct {
-	b atomic.Pointer[Bridge]
-}
-
-var (
-	descSpoolBytes   = prometheus.NewDesc("rtm2kafka_spool_bytes", "Encoded bytes of spooled records not yet drained to Kafka.", nil, nil)
-	descSpoolMax     = prometheus.NewDesc("rtm2kafka_spool_max_bytes", "The spool's disk budget (SPOOL_MAX_BYTES).", nil, nil)
-	descSpoolRecords = prometheus.NewDesc("rtm2kafka_spool_records", "Spooled records not yet drained to Kafka.", nil, nil)
-	descSpoolAge     = prometheus.NewDesc("rtm2kafka_spool_oldest_age_seconds", "Age of the oldest spooled record; 0 when empty.", nil, nil)
-	descSpoolDisk    = prometheus.NewDesc("rtm2kafka_spool_disk_bytes", "Size of the spool's segment files, trimmed prefix included.", nil, nil)
-	descSpilling     = prometheus.NewDesc("rtm2kafka_spool_spilling", "1 while pushes go to the spool (degraded), else 0.", nil, nil)
-	descSpoolFsync   = prometheus.NewDesc("rtm2kafka_spool_fsync_seconds", "Duration of the spool's group-commit fsyncs.", nil, nil)
-	descRecovered    = prometheus.NewDesc("rtm2kafka_spool_recovered_dropped_records", "Records lost with a torn or corrupt tail cut when the spool was opened (estimate).", nil, nil)
-	descRecTrunc     = prometheus.NewDesc("rtm2kafka_spool_recovered_truncated_bytes", "Bytes cut from torn or corrupt segment tails when the spool was opened.", nil, nil)
-)
-
-// Describe implements prometheus.Collector; it describes nothing, which
-// makes it an unchecked collector (its series exist only with a spool).
-func (c *spoolCollector) Describe(chan<- *prometheus.Desc) {}
-
-// Collect implements prometheus.Collector.
-func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
-	b := c.b.Load()
-	if b == nil || b.sp == nil {
-		return
-	}
-	st := b.sp.sp.Stats()
-	g := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
-	g(descSpoolBytes, float64(st.Bytes))
-	g(descSpoolMax, float64(b.sp.maxBytes))
-	g(descSpoolRecords, float64(st.Records))
-	g(descSpoolAge, float64(st.OldestAgeMs)/1000)
-	g(descSpoolDisk, float64(st.DiskBytes))
-	spilling := 0.0
-	if b.sp.spilling.Load() {
-		spilling = 1
-	}
-	g(descSpilling, spilling)
-	g(descRecovered, float64(st.Recovered.DroppedRecords))
-	g(descRecTrunc, float64(st.Recovered.TruncatedBytes))
-	bounds := spool.FsyncBucketBounds()
-	buckets := make(map[float64]uint64, len(bounds))
-	var cum uint64
-	for i, ub := range bounds {
-		cum += st.FsyncHist[i]
-		buckets[ub.Seconds()] = cum
-	}
-	ch <- prometheus.MustNewConstHistogram(descSpoolFsync, st.FsyncCount, st.FsyncTotal.Seconds(), buckets)
-}
-
-func (m *Metrics) attachSpool(b *Bridge) {
-	if m != nil {
-		m.spoolStats.b.Store(b)
-	}
-}
-
-func (m *Metrics) spill() {
-	if m != nil {
-		m.spilled.Inc()
-	}
-}
-
-func (m *Metrics) drain(n int) {
-	if m != nil {
-		m.drained.Add(float64(n))
-	}
-}
-
-func (m *Metrics) spoolDup() {
-	if m != nil {
-		m.spoolDups.Inc()
-	}
-}
-
-func (m *Metrics) spoolFullHit() {
-	if m != nil {
-		m.spoolFull.Inc()
-	}
-}

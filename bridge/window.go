@@ -19,11 +19,10 @@ type window struct {
 	bytes   int64
 	stopped bool
 	wake    chan struct{} // closed and replaced when room is made; nil when nobody waits
-	metrics *Metrics
 }
 
-func newWindow(records int, bytes int64, m *Metrics) *window {
-	return &window{maxRecords: records, maxBytes: bytes, metrics: m}
+func newWindow(records int, bytes int64) *window {
+	return &window{maxRecords: records, maxBytes: bytes}
 }
 
 // acquire takes room for one record of n bytes, waiting while the window is
@@ -40,9 +39,7 @@ func (w *window) acquire(ctx context.Context, n int64) error {
 		if w.records == 0 || (w.records < w.maxRecords && w.bytes+n <= w.maxBytes) {
 			w.records++
 			w.bytes += n
-			r, b := w.records, w.bytes
 			w.mu.Unlock()
-			w.metrics.setInflight(r, b)
 			return nil
 		}
 		ch := w.waitChan()
@@ -69,13 +66,11 @@ func (w *window) release(n int64) {
 	w.mu.Lock()
 	w.records--
 	w.bytes -= n
-	r, b := w.records, w.bytes
 	if w.wake != nil {
 		close(w.wake)
 		w.wake = nil
 	}
 	w.mu.Unlock()
-	w.metrics.setInflight(r, b)
 }
 
 // stop makes every later acquire fail with ErrClosed and wakes the current

@@ -14,6 +14,7 @@ import (
 	"github.com/rtm2kafka/rtm2kafka/integration/kafkatest"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 	"github.com/rtm2kafka/rtm2kafka/rtm/rtmsim"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Env is one test's world: a simulator whose answers feed a [Ledger], a
@@ -95,7 +96,7 @@ func (e *Env) Control(cmd string) bridge.Result {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := bridge.SendControl(ctx, e.Brokers, nil, Router(e.T, e.Prefix), []byte(cmd))
+	res, err := bridge.SendControl(ctx, []kgo.Opt{kgo.SeedBrokers(e.Brokers...)}, Router(e.T, e.Prefix), []byte(cmd))
 	if err != nil {
 		e.T.Fatalf("SendControl %s: %v", cmd, err)
 	}

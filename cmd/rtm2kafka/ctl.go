@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -109,7 +108,7 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("encode command: %w", err)
 	}
-	transport, err := cfg.transport()
+	opts, err := cfg.connOpts()
 	if err != nil {
 		return err
 	}
@@ -119,11 +118,8 @@ Flags:
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	res, err := bridge.SendControl(ctx, cfg.Brokers, transport, router, body)
+	res, err := bridge.SendControl(ctx, opts, router, body)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("no result within %s: is a bridge running with KAFKA_TOPIC_PREFIX=%s? (%w)", *timeout, cfg.TopicPrefix, err)
-		}
 		return err
 	}
 	out, _ := json.MarshalIndent(res, "", "  ") // Result always marshals

@@ -106,8 +106,8 @@ func TestValidateDefaults(t *testing.T) {
 	if want := (rtm.ListenState{P2P: true, Group: true, Room: true, Ev: true}); !s.listen.Equal(want) {
 		t.Errorf("default listen state %+v, want all four flags", s.listen)
 	}
-	if s.transport != nil {
-		t.Errorf("no TLS/SASL configured, yet a transport was built")
+	if len(s.kafkaOpts) != 0 {
+		t.Errorf("no TLS/SASL configured, yet %d client options were built", len(s.kafkaOpts))
 	}
 	if got := s.router.Topic(&rtm.Push{Scope: rtm.ScopeGroup, Kind: rtm.KindFile}); got != "rtm.group.file" {
 		t.Errorf("default topic %q", got)

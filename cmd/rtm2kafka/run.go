@@ -135,14 +135,16 @@ func (c *RunCommand) Start(ctx context.Context) error {
 	c.registerSessionMetrics()
 	metrics := bridge.NewMetrics(c.reg)
 
-	if s.acks != -1 {
-		c.log.Warn("KAFKA_ACKS=one: an answered push can be lost if the partition leader fails before replicating it")
+	if s.acks == bridge.AcksLeader {
+		c.log.Warn("KAFKA_ACKS=one: an answered push can be lost if the partition leader fails before replicating it; the idempotent producer is off")
+	} else if !cfg.KafkaIdempotent {
+		c.log.Warn("KAFKA_IDEMPOTENT=false: a produce retried after a broker failure can write a record twice")
 	}
 	c.bridge, err = bridge.New(bridge.Config{
-		Brokers: cfg.Brokers, Router: s.router, Format: s.format, PID: cfg.RTMPID,
-		RequiredAcks: s.acks, BatchSize: cfg.KafkaBatchSize, BatchBytes: cfg.KafkaBatchBytes,
-		BatchTimeout: cfg.KafkaBatchTimeout, WindowRecords: cfg.WindowRecords, WindowBytes: cfg.WindowBytes,
-		Transport: s.transport, Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplication,
+		Brokers: cfg.Brokers, ClientOpts: s.kafkaOpts, Router: s.router, Format: s.format, PID: cfg.RTMPID,
+		Acks: s.acks, DisableIdempotence: !cfg.KafkaIdempotent, Linger: cfg.KafkaLinger,
+		BatchBytes: int32(cfg.KafkaBatchBytes), WindowRecords: cfg.WindowRecords, WindowBytes: cfg.WindowBytes,
+		Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplication,
 		Logger: c.log.With("component", "bridge"), Metrics: metrics,
 		SpoolDir: cfg.SpoolDir, SpoolMaxBytes: cfg.SpoolMaxBytes, SpoolAckBudget: cfg.SpoolAckBudget,
 		SpoolMaxAge: cfg.SpoolMaxAge,
@@ -190,7 +192,11 @@ func (c *RunCommand) goRun(name string, fn func(context.Context) error) {
 func (c *RunCommand) runBridge(ctx context.Context, s *settings, metrics *bridge.Metrics) error {
 	cfg := c.Config
 	kafkaAt := "Kafka at KAFKA_BROKERS=" + strings.Join(cfg.Brokers, ",")
-	if err := retry(ctx, c.log, "create topics on "+kafkaAt, func() error { return c.bridge.EnsureTopics(ctx) }); err != nil {
+	prepare, what := c.bridge.EnsureTopics, "create topics on "+kafkaAt
+	if !cfg.KafkaCreateTopics {
+		prepare, what = c.bridge.CheckTopics, "check topics on "+kafkaAt
+	}
+	if err := retry(ctx, c.log, what, func() error { return prepare(ctx) }); err != nil {
 		return err
 	}
 	var listen rtm.ListenState
@@ -241,32 +247,19 @@ func (c *RunCommand) runBridge(ctx context.Context, s *settings, metrics *bridge
 	return err
 }
 
-// retry calls fn until it succeeds or ctx ends, with a growing pause
+// retry calls fn until it succeeds or ctx ends, with the bridge's back-off
 // (250 ms doubling to 30 s). The first failures are logged as warnings
 // (a topic just created has no leader for a moment); from the fourth on as
 // errors, since then something is really wrong.
 func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
-	wait := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	bo := bridge.Backoff{Min: 250 * time.Millisecond, Max: 30 * time.Second}
+	return bo.Retry(ctx, fn, func(err error, attempt int, wait time.Duration) {
 		lvl := slog.LevelWarn
 		if attempt > 3 {
 			lvl = slog.LevelError
 		}
-		log.Log(ctx, lvl, what+" failed; retrying", "err", err, "attempt", attempt, "retry_in", wait.String())
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 30*time.Second)
-	}
+		log.Log(ctx, lvl, what+" failed; retrying", "err", err, "attempt", attempt, "retry_in", wait.Round(time.Millisecond).String())
+	})
 }
 
 // Shutdown drains: /readyz turns red, the bridge stops taking pushes and
@@ -352,6 +345,7 @@ func (c *RunCommand) status() any {
 		"started_at": c.started.UTC().Format(time.RFC3339),
 		"stopping":   c.stopping.Load(),
 		"bridge":     c.bridge.Stats(),
+		"kafka":      c.bridge.KafkaStatus(),
 		"spool":      c.bridge.SpoolStatus(),
 	}
 	if sess := c.session.Load(); sess != nil {

@@ -3,15 +3,15 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/rtm2kafka/rtm2kafka/bridge"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
@@ -38,9 +38,12 @@ type RunConfig struct {
 	KafkaAcks         string        `env:"KAFKA_ACKS" envDefault:"all" help:"all (safe) or one (weaker: a leader failure can lose answered records)"`
 	KafkaPartitions   int           `env:"KAFKA_PARTITIONS" envDefault:"6" help:"partitions of the topics the bridge creates"`
 	KafkaReplication  int           `env:"KAFKA_REPLICATION_FACTOR" envDefault:"-1" help:"replication factor of created topics; -1 = broker default"`
-	KafkaBatchSize    int           `env:"KAFKA_BATCH_SIZE" envDefault:"200" help:"most records per partition batch"`
+	KafkaIdempotent   bool          `env:"KAFKA_IDEMPOTENT" envDefault:"true" help:"idempotent producer (no duplicates from retries); false only for clusters that refuse it"`
+	KafkaCreateTopics bool          `env:"KAFKA_CREATE_TOPICS" envDefault:"true" help:"create missing topics at start; false = only check they exist (topics made by the platform team)"`
 	KafkaBatchBytes   int64         `env:"KAFKA_BATCH_BYTES" envDefault:"1048576" help:"most bytes per partition batch (and the largest record)"`
-	KafkaBatchTimeout time.Duration `env:"KAFKA_BATCH_TIMEOUT" envDefault:"2ms" help:"how long a batch waits to fill"`
+	KafkaLinger       time.Duration `env:"KAFKA_LINGER" envDefault:"2ms" help:"how long a partition's batch waits for more records"`
+	KafkaBatchSize    int           `env:"KAFKA_BATCH_SIZE" help:"removed: the producer batches by bytes (KAFKA_BATCH_BYTES) and time (KAFKA_LINGER)"`
+	KafkaBatchTimeout time.Duration `env:"KAFKA_BATCH_TIMEOUT" help:"removed: renamed KAFKA_LINGER"`
 	WindowRecords     int           `env:"BRIDGE_WINDOW_RECORDS" envDefault:"10000" help:"records in flight to Kafka before the gateway is back-pressured"`
 	WindowBytes       int64         `env:"BRIDGE_WINDOW_BYTES" envDefault:"67108864" help:"bytes in flight to Kafka before the gateway is back-pressured"`
 
@@ -61,8 +64,8 @@ type settings struct {
 	listen    rtm.ListenState
 	router    *topics.Router
 	format    bridge.Format
-	acks      kafka.RequiredAcks
-	transport *kafka.Transport
+	acks      bridge.Acks
+	kafkaOpts []kgo.Opt
 }
 
 // validate checks the configuration and resolves files and names. Errors
@@ -120,14 +123,23 @@ func (c *RunConfig) validate() (*settings, error) {
 	}
 	switch strings.ToLower(c.KafkaAcks) {
 	case "all", "-1":
-		s.acks = kafka.RequireAll
-	case "one", "1":
-		s.acks = kafka.RequireOne
+		s.acks = bridge.AcksAll
+	case "one", "1", "leader":
+		s.acks = bridge.AcksLeader
 	default:
 		bad("KAFKA_ACKS: want all or one (acks=0 cannot keep the delivery promise and is not offered)")
 	}
-	if len(c.Brokers) == 0 {
-		bad("KAFKA_BROKERS: required, comma-separated host:port")
+	for _, e := range c.KafkaConfig.checkBrokers() {
+		bad("%s", e)
+	}
+	if c.KafkaBatchSize != 0 {
+		bad("KAFKA_BATCH_SIZE: no longer used: the producer (franz-go) batches by bytes and time; use KAFKA_BATCH_BYTES and KAFKA_LINGER")
+	}
+	if c.KafkaBatchTimeout != 0 {
+		bad("KAFKA_BATCH_TIMEOUT: renamed KAFKA_LINGER (how long a partition's batch waits for more records)")
+	}
+	if c.KafkaBatchBytes <= 0 || c.KafkaBatchBytes > 1<<30 {
+		bad("KAFKA_BATCH_BYTES: want a positive number of bytes up to 1 GiB")
 	}
 	if c.KafkaPartitions <= 0 {
 		bad("KAFKA_PARTITIONS: want a positive integer")
@@ -144,7 +156,7 @@ func (c *RunConfig) validate() (*settings, error) {
 	if c.SpoolMaxAge < 0 {
 		bad("SPOOL_MAX_AGE: must not be negative")
 	}
-	if s.transport, err = c.KafkaConfig.transport(); err != nil {
+	if s.kafkaOpts, err = c.KafkaConfig.clientOpts(); err != nil {
 		bad("%v", err)
 	}
 	if _, err := parseLevel(c.Level); err != nil {
@@ -186,14 +198,11 @@ func parseListenAll(v string) (rtm.ListenState, error) {
 	return s, nil
 }
 
-// transport builds the kafka-go transport for TLS and SASL; nil when
-// neither is configured.
-func (k *KafkaConfig) transport() (*kafka.Transport, error) {
-	if !k.TLS && k.SASLMechanism == "" {
-		return nil, nil
-	}
-	t := &kafka.Transport{DialTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MetadataTTL: 6 * time.Second}
-	if k.TLS {
+// clientOpts builds the franz-go connection options for TLS and SASL; none
+// when neither is configured. Errors name the variable, never a secret.
+func (k *KafkaConfig) clientOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	if k.TLS || k.TLSCAFile != "" || k.TLSCertFile != "" {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: k.TLSServerName, InsecureSkipVerify: k.TLSInsecure} //nolint:gosec // opt-in for testing, documented
 		if k.TLSCAFile != "" {
 			pemBytes, err := os.ReadFile(k.TLSCAFile)
@@ -216,7 +225,7 @@ func (k *KafkaConfig) transport() (*kafka.Transport, error) {
 			}
 			cfg.Certificates = []tls.Certificate{cert}
 		}
-		t.TLS = cfg
+		opts = append(opts, kgo.DialTLSConfig(cfg))
 	}
 	if k.SASLMechanism != "" {
 		pass := string(k.SASLPassword)
@@ -226,26 +235,44 @@ func (k *KafkaConfig) transport() (*kafka.Transport, error) {
 		if k.SASLUsername == "" || pass == "" {
 			return nil, fmt.Errorf("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or _FILE): required with KAFKA_SASL_MECHANISM")
 		}
-		var mech sasl.Mechanism
 		switch strings.ToUpper(k.SASLMechanism) {
 		case "PLAIN":
-			mech = plain.Mechanism{Username: k.SASLUsername, Password: pass}
-		case "SCRAM-SHA-256", "SCRAM-SHA-512":
-			algo := scram.SHA256
-			if strings.ToUpper(k.SASLMechanism) == "SCRAM-SHA-512" {
-				algo = scram.SHA512
-			}
-			m, err := scram.Mechanism(algo, k.SASLUsername, pass)
-			if err != nil {
-				return nil, fmt.Errorf("KAFKA_SASL_MECHANISM: scram setup failed")
-			}
-			mech = m
+			opts = append(opts, kgo.SASL(plain.Auth{User: k.SASLUsername, Pass: pass}.AsMechanism()))
+		case "SCRAM-SHA-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: k.SASLUsername, Pass: pass}.AsSha256Mechanism()))
+		case "SCRAM-SHA-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: k.SASLUsername, Pass: pass}.AsSha512Mechanism()))
 		default:
 			return nil, fmt.Errorf("KAFKA_SASL_MECHANISM: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 		}
-		t.SASL = mech
 	}
-	return t, nil
+	return opts, nil
+}
+
+// checkBrokers checks the host:port syntax of every KAFKA_BROKERS entry.
+func (k *KafkaConfig) checkBrokers() []string {
+	var errs []string
+	if len(k.Brokers) == 0 {
+		return []string{"KAFKA_BROKERS: required, comma-separated host:port"}
+	}
+	for _, b := range k.Brokers {
+		if err := bridge.CheckBrokerAddr(b); err != nil {
+			errs = append(errs, "KAFKA_BROKERS: "+err.Error())
+		}
+	}
+	return errs
+}
+
+// connOpts are the franz-go options to reach the brokers: seeds, TLS, SASL.
+func (k *KafkaConfig) connOpts() ([]kgo.Opt, error) {
+	if errs := k.checkBrokers(); len(errs) > 0 {
+		return nil, errors.New(strings.Join(errs, "; "))
+	}
+	opts, err := k.clientOpts()
+	if err != nil {
+		return nil, err
+	}
+	return append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...), kgo.ClientID("rtm2kafka")}, opts...), nil
 }
 
 // router builds and checks the topic router of this configuration.

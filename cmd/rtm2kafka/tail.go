@@ -5,19 +5,18 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 	"unicode/utf8"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/rtm2kafka/rtm2kafka/bridge"
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
 
@@ -65,82 +64,58 @@ Flags:
 	if *only != "" {
 		names = splitList(*only)
 	}
-	transport, err := cfg.transport()
+	opts, err := cfg.connOpts()
 	if err != nil {
 		return err
 	}
-	dialer := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
-	if transport != nil {
-		dialer.TLS, dialer.SASLMechanism = transport.TLS, transport.SASL
-	}
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
-	if transport != nil {
-		client.Transport = transport
-	}
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
-	if err != nil {
-		return fmt.Errorf("tail: metadata from %s: %w", strings.Join(cfg.Brokers, ","), err)
-	}
-	start := kafka.LastOffset
+	start := kgo.NewOffset().AtEnd()
 	if *fromStart {
-		start = kafka.FirstOffset
+		start = kgo.NewOffset().AtStart()
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu      sync.Mutex
-		printed int
-		wg      sync.WaitGroup
-		readers int
-	)
-	sort.Slice(md.Topics, func(i, j int) bool { return md.Topics[i].Name < md.Topics[j].Name })
-	for _, t := range md.Topics {
-		if t.Error != nil {
-			fmt.Fprintf(c.Stderr, "tail: topic %s: %v\n", t.Name, t.Error)
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(names...), kgo.ConsumeResetOffset(start))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list topics on %s: %s", strings.Join(cfg.Brokers, ","), bridge.DescribeKafkaError(err))
+	}
+	parts, topicsFound := 0, 0
+	for _, t := range td.Sorted() {
+		if t.Err != nil {
+			fmt.Fprintf(c.Stderr, "tail: topic %s: %v\n", t.Topic, t.Err)
 			continue
 		}
-		for _, p := range t.Partitions {
-			r := kafka.NewReader(kafka.ReaderConfig{
-				Brokers: cfg.Brokers, Topic: t.Name, Partition: p.ID, Dialer: dialer,
-				MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 500 * time.Millisecond, StartOffset: start,
-			})
-			readers++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer r.Close()
-				for {
-					m, err := r.ReadMessage(ctx)
-					if err != nil {
-						if !errors.Is(err, context.Canceled) {
-							fmt.Fprintf(c.Stderr, "tail: %s/%d: %v\n", m.Topic, m.Partition, err)
-						}
-						return
-					}
-					mu.Lock()
-					if *max == 0 || printed < *max {
-						fmt.Fprintln(c.Stdout, formatRecord(m, *raw))
-						printed++
-						if *max > 0 && printed >= *max {
-							cancel()
-						}
-					}
-					mu.Unlock()
-				}
-			}()
+		topicsFound++
+		parts += len(t.Partitions)
+	}
+	if topicsFound == 0 {
+		return fmt.Errorf("none of the topics exist yet (%s); start the bridge first", strings.Join(names, ", "))
+	}
+	fmt.Fprintf(c.Stderr, "tail: reading %d partitions of %d topics from %s\n", parts, topicsFound, map[bool]string{true: "the beginning", false: "now on"}[*fromStart])
+	printed := 0
+	for *max == 0 || printed < *max {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
 		}
+		fs.EachError(func(t string, p int32, err error) {
+			fmt.Fprintf(c.Stderr, "tail: %s/%d: %s\n", t, p, bridge.DescribeKafkaError(err))
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			if *max == 0 || printed < *max {
+				fmt.Fprintln(c.Stdout, formatRecord(r, *raw))
+				printed++
+			}
+		})
 	}
-	if readers == 0 {
-		return fmt.Errorf("tail: none of the topics exist yet (%s); start the bridge first", strings.Join(names, ", "))
-	}
-	fmt.Fprintf(c.Stderr, "tail: reading %d partitions of %d topics from %s\n", readers, len(md.Topics), map[bool]string{true: "the beginning", false: "now on"}[*fromStart])
-	wg.Wait()
 	return nil
 }
 
 // formatRecord renders one record on one line: fields first, body last.
-func formatRecord(m kafka.Message, raw bool) string {
-	head := fmt.Sprintf("%s %s[%d]@%d key=%s", m.Time.Local().Format("15:04:05.000"), m.Topic, m.Partition, m.Offset, m.Key)
+func formatRecord(m *kgo.Record, raw bool) string {
+	head := fmt.Sprintf("%s %s[%d]@%d key=%s", m.Timestamp.Local().Format("15:04:05.000"), m.Topic, m.Partition, m.Offset, m.Key)
 	if raw {
 		return head + " " + string(m.Value)
 	}
