@@ -40,15 +40,22 @@ func lockDir(dir string) (*dirLock, error) {
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	pid := strconv.Itoa(os.Getpid()) + "\n"
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt([]byte(pid), 0)
-	}
-	if err != nil {
+	if err := writePid(f, os.Getpid()); err != nil {
 		_ = f.Close() // closing releases the lock; the write error is the one to report
-		return nil, fmt.Errorf("lock: write pid: %w", err)
+		return nil, fmt.Errorf("lock: %w", err)
 	}
 	return &dirLock{f: f}, nil
+}
+
+// writePid replaces f's content with pid and a newline.
+func writePid(f *os.File, pid int) error {
+	if err := f.Truncate(0); err != nil {
+		return fmt.Errorf("write pid: %w", err)
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(pid)+"\n"), 0); err != nil {
+		return fmt.Errorf("write pid: %w", err)
+	}
+	return nil
 }
 
 // release drops the lock. The LOCK file stays: removing it would let two
