@@ -3,16 +3,16 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
-	"github.com/rtm2kafka/rtm2kafka/integration/kafkatest"
-	"github.com/rtm2kafka/rtm2kafka/topics"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // lockedBuf is a goroutine-safe log sink.
@@ -33,23 +33,25 @@ func (l *lockedBuf) String() string {
 	return l.b.String()
 }
 
+// TestEnsureTopicsCreatesAndChecks: CheckTopics names the missing topics;
+// EnsureTopics creates them (twice is fine), warns about a control topic
+// made wrongly by hand, and then CheckTopics and CheckWritable pass.
 func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	prefix := strings.TrimSuffix(kafkatest.UniquePrefix(t), "-")
-	r := &topics.Router{Prefix: prefix}
-	if err := r.Init(); err != nil {
+	brokers := testBrokers(t)
+	r := testRouter(t)
+	_, adm := kafkaClient(t, brokers)
+	all := append(r.Topics(), r.DeadLetterTopic(), r.ControlTopic(), r.ControlResultsTopic())
+	t.Cleanup(func() { deleteTopics(brokers, all...) })
+	// A control topic made by hand, wrongly: two partitions, finite retention.
+	ctx := ctxFor(t, 60*time.Second)
+	if err := createTopic(ctx, adm, r.ControlTopic(), 2, nil); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	// A control topic made by hand, wrongly: two partitions, finite retention.
-	kafkatest.CreateTopic(t, brokers, r.ControlTopic(), 2)
-	c, done := testClient(brokers)
-	defer done()
-	if _, err := c.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: []kafka.IncrementalAlterConfigsRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: r.ControlTopic(),
-		Configs: []kafka.IncrementalAlterConfigsRequestConfig{{Name: "retention.ms", Value: "60000", ConfigOperation: kafka.ConfigOperationSet}},
-	}}}); err != nil {
+	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("60000")}}, r.ControlTopic())
+	if err == nil {
+		_, err = rs.On(r.ControlTopic(), nil)
+	}
+	if err != nil {
 		t.Fatalf("alter config: %v", err)
 	}
 	var logs lockedBuf
@@ -58,15 +60,10 @@ func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	all := append(r.Topics(), r.DeadLetterTopic(), r.ControlResultsTopic())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, done := testClient(brokers)
-		defer done()
-		_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: all})
-		quietDefaultTransport()
-	})
+	err = b.CheckTopics(ctx)
+	if err == nil || !strings.Contains(err.Error(), r.DeadLetterTopic()) || strings.Contains(err.Error(), r.ControlTopic()+",") {
+		t.Fatalf("CheckTopics before EnsureTopics = %v, want the missing topics named (not the control topic)", err)
+	}
 	if err := b.EnsureTopics(ctx); err != nil {
 		t.Fatalf("EnsureTopics: %v", err)
 	}
@@ -75,10 +72,13 @@ func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
 	}
 	for _, tp := range all {
 		want := 3
-		if tp == r.ControlResultsTopic() {
+		switch tp {
+		case r.ControlResultsTopic():
 			want = 1
+		case r.ControlTopic():
+			want = 2 // made by hand, left alone
 		}
-		if err := kafkatest.WaitTopic(ctx, brokers, tp, want); err != nil {
+		if err := waitTopic(ctx, adm, tp, want); err != nil {
 			t.Fatalf("topic %s: %v", tp, err)
 		}
 	}
@@ -87,6 +87,9 @@ func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("no warning containing %q in:\n%s", want, out)
 		}
+	}
+	if err := b.CheckTopics(ctx); err != nil {
+		t.Fatalf("CheckTopics after EnsureTopics: %v", err)
 	}
 	if err := b.CheckWritable(ctx); err != nil {
 		t.Fatalf("CheckWritable: %v", err)
@@ -97,30 +100,67 @@ func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
 // one partition, unlimited retention.
 func TestEnsureTopicsControlConfig(t *testing.T) {
 	b, brokers := testBridge(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, done := testClient(brokers)
-	defer done()
-	if w := b.checkControlTopic(ctx, c); len(w) != 0 {
+	_, adm := kafkaClient(t, brokers)
+	ctx := ctxFor(t, 30*time.Second)
+	if w := b.checkControlTopic(ctx, adm); len(w) != 0 {
 		t.Fatalf("control topic made by EnsureTopics has warnings: %v", w)
 	}
-	ids, err := kafkatest.Partitions(ctx, brokers, b.router.ControlTopic())
-	if err != nil || len(ids) != 1 {
-		t.Fatalf("control topic partitions %v, %v; want one", ids, err)
+	td, err := adm.ListTopics(ctx, b.router.ControlTopic())
+	if err != nil || len(td[b.router.ControlTopic()].Partitions) != 1 {
+		t.Fatalf("control topic partitions %v, %v; want one", td[b.router.ControlTopic()].Partitions, err)
 	}
 }
 
-func TestCheckWritableUnreachable(t *testing.T) {
-	b, err := New(Config{Brokers: []string{"127.0.0.1:1"}})
-	if err != nil {
-		t.Fatal(err)
+// TestCheckWritableNamesCause: with a broker that refuses connections, or
+// one whose name does not resolve, CheckWritable fails within its bound and
+// its error names the broker and the cause (DescribeKafkaError's words).
+func TestCheckWritableNamesCause(t *testing.T) {
+	for _, c := range []struct {
+		broker, host, cause string
+	}{
+		{"127.0.0.1:1", "127.0.0.1:1", "connection refused"},
+		{"no-such-broker.invalid:9092", "no-such-broker.invalid", "cannot resolve host"},
+	} {
+		t.Run(c.cause, func(t *testing.T) {
+			checkNoLeak(t)
+			b, err := New(Config{Brokers: []string{c.broker}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			var last error
+			// The broker-health hook learns the cause from the client's
+			// first dial; a check that ended before it says so less well.
+			eventually(t, 60*time.Second, "CheckWritable names the cause", func() (bool, string) {
+				b.writableMu.Lock()
+				b.writableAt = time.Time{} // no cached result
+				b.writableMu.Unlock()
+				last = b.CheckWritable(context.Background())
+				if last == nil {
+					return false, "CheckWritable succeeded without a broker"
+				}
+				msg := last.Error()
+				return strings.Contains(msg, c.cause) && strings.Contains(msg, c.host), msg
+			})
+			t.Logf("CheckWritable: %v", last)
+			if st := b.KafkaStatus(); len(st.Brokers) == 0 || st.Brokers[0].Reachable || !strings.Contains(st.Brokers[0].Error, c.cause) {
+				t.Errorf("KafkaStatus brokers %+v, want %s unreachable with %q", st.Brokers, c.broker, c.cause)
+			}
+		})
 	}
-	defer b.Close()
-	start := time.Now()
-	if err := b.CheckWritable(context.Background()); err == nil {
-		t.Fatal("CheckWritable succeeded without a broker")
+}
+
+// TestDescribeKafkaErrorDial: the dial errors themselves get kcat's words.
+func TestDescribeKafkaErrorDial(t *testing.T) {
+	_, err := net.DialTimeout("tcp", "127.0.0.1:1", 5*time.Second)
+	if got := DescribeKafkaError(fmt.Errorf("unable to dial: %w", err)); !strings.Contains(got, "connection refused") {
+		t.Errorf("DescribeKafkaError(%v) = %q, want connection refused", err, got)
 	}
-	if d := time.Since(start); d > 4*time.Second {
-		t.Fatalf("CheckWritable took %v", d)
+	_, err = net.DialTimeout("tcp", "no-such-broker.invalid:9092", 5*time.Second)
+	if got := DescribeKafkaError(err); !strings.Contains(got, `cannot resolve host "no-such-broker.invalid"`) {
+		t.Errorf("DescribeKafkaError(%v) = %q, want cannot resolve host", err, got)
+	}
+	if got := DescribeKafkaError(errors.New("something else")); got != "something else" {
+		t.Errorf("DescribeKafkaError(other) = %q, want it unchanged", got)
 	}
 }

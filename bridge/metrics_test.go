@@ -65,7 +65,7 @@ func TestMetrics(t *testing.T) {
 	b.HandlePush(context.Background(), &ok, rs.reply(0))
 	bad := rtm.Push{Raw: []byte{1}, Err: errors.New("bad push")}
 	b.HandlePush(context.Background(), &bad, rs.reply(1))
-	rs.wait(t, 2, 10*time.Second)
+	rs.wait(t, 2, 30*time.Second)
 	m.SetLinkState("listening")
 	m.SetLinkState("disconnected")
 
@@ -85,6 +85,8 @@ func TestMetrics(t *testing.T) {
 		{"rtm2kafka_answers_lost_total", nil, 0},
 		{"rtm2kafka_produce_errors_total", map[string]string{"reason": "too_large"}, 0},
 		{"rtm2kafka_control_commands_total", map[string]string{"result": "applied"}, 0},
+		{"rtm2kafka_records_produced_total", map[string]string{"topic": b.router.Topic(&ok)}, 1},
+		{"rtm2kafka_records_produced_total", map[string]string{"topic": b.router.DeadLetterTopic()}, 1},
 	}
 	for _, c := range checks {
 		if got := metricValue(t, reg, c.name, c.labels); got != c.want {
@@ -93,15 +95,132 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestProducedAgrees: after pushes to several topics, Stats().Produced and
+// the rtm2kafka_records_produced_total series agree topic by topic, and
+// both say what was sent.
+func TestProducedAgrees(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b, _ := testBridge(t, func(c *Config) { c.Metrics = NewMetrics(reg) })
+	sends := []struct {
+		p rtm.Push
+		n int
+	}{
+		{rtm.Push{Scope: rtm.ScopeP2P, Kind: rtm.KindChat, MType: 30}, 7},
+		{rtm.Push{Scope: rtm.ScopeGroup, Kind: rtm.KindFile, MType: 40}, 3},
+		{rtm.Push{Scope: rtm.ScopeEvent, Kind: rtm.KindEvent, Event: []byte("login")}, 2},
+		{rtm.Push{Raw: []byte{1}, Err: errors.New("bad push")}, 1},
+	}
+	total := 0
+	for _, s := range sends {
+		total += s.n
+	}
+	rs := newReplies(total)
+	want := map[string]uint64{}
+	i := 0
+	for _, s := range sends {
+		topic := b.router.DeadLetterTopic()
+		if s.p.Err == nil {
+			topic = b.router.Topic(&s.p)
+		}
+		want[topic] += uint64(s.n)
+		for range s.n {
+			p := s.p
+			p.From, p.To, p.MID = 1, int64(i), int64(i)
+			b.HandlePush(context.Background(), &p, rs.reply(i))
+			i++
+		}
+	}
+	rs.wait(t, total, 30*time.Second)
+	st := b.Stats()
+	series := map[string]float64{}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "rtm2kafka_records_produced_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "topic" {
+					series[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if len(series) != len(st.Produced) {
+		t.Errorf("%d produced series, %d topics in Stats().Produced", len(series), len(st.Produced))
+	}
+	for topic, n := range st.Produced {
+		if v, ok := series[topic]; !ok || v != float64(n) {
+			t.Errorf("topic %s: Stats().Produced %d, rtm2kafka_records_produced_total %v (present %v)", topic, n, v, ok)
+		}
+		if n != want[topic] {
+			t.Errorf("topic %s: %d produced, want %d", topic, n, want[topic])
+		}
+	}
+	for topic, n := range want {
+		if st.Produced[topic] != n {
+			t.Errorf("topic %s: Stats().Produced %d, want %d", topic, st.Produced[topic], n)
+		}
+	}
+}
+
+// TestPushesTotalPairs: rtm2kafka_pushes_total exports exactly the possible
+// (scope, kind) pairs — message kinds in the message scopes, event/event,
+// unknown/unknown — and never an impossible one such as event/chat.
+func TestPushesTotalPairs(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	b, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	want := map[string]bool{"event/event": true, "unknown/unknown": true}
+	for _, s := range []string{"p2p", "group", "room"} {
+		for _, k := range []string{"chat", "audio", "cmd", "file", "message"} {
+			want[s+"/"+k] = true
+		}
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range fams {
+		if f.GetName() != "rtm2kafka_pushes_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var scope, kind string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "scope":
+					scope = l.GetValue()
+				case "kind":
+					kind = l.GetValue()
+				}
+			}
+			pair := scope + "/" + kind
+			if !want[pair] {
+				t.Errorf("impossible pair exported: pushes_total{scope=%q,kind=%q}", scope, kind)
+			}
+			got[pair] = true
+		}
+	}
+	for pair := range want {
+		if !got[pair] {
+			t.Errorf("pushes_total lacks the pair %s", pair)
+		}
+	}
+}
+
 // TestNilMetrics: every method of a nil *Metrics is a no-op.
 func TestNilMetrics(t *testing.T) {
 	var m *Metrics
-	m.push(rtm.ScopeP2P, rtm.KindChat)
-	m.produceError(reasonOther)
-	m.deadLetter()
-	m.setInflight(1, 2)
-	m.acked(time.Millisecond)
-	m.answerLost()
-	m.control(true)
+	m.attach(nil)
+	m.observeLatency(time.Millisecond)
 	m.SetLinkState("x")
 }
