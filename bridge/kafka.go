@@ -33,6 +33,9 @@ func (b *Bridge) producerOpts() []kgo.Opt {
 		kgo.MaxBufferedRecords(c.WindowRecords+drainBatchRecords+1024),
 		kgo.MaxBufferedBytes(int(c.WindowBytes)+2*drainBatchBytes+int(c.BatchBytes)),
 		kgo.UnknownTopicRetries(-1),
+		// Uncompressed, as before the move: CPU per push is what the
+		// bridge is judged on, and any consumer reads it.
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	)
 	switch {
 	case c.Acks == AcksLeader:
@@ -52,6 +55,12 @@ func (b *Bridge) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 		kgo.ClientID("rtm2kafka"),
 		kgo.WithLogger(kgoLogger{log: &b.errLog}),
 		kgo.WithHooks(b.health),
+		// Back to work quickly once a broker returns: kgo's default back-off
+		// grows to 5 s and metadata may be refreshed only every 5 s, which
+		// after an outage kept the spool draining (and pushes waiting) for
+		// seconds longer than needed.
+		kgo.RetryBackoffFn(Backoff{Min: 50 * time.Millisecond, Max: time.Second}.Wait),
+		kgo.MetadataMinAge(time.Second),
 	}
 	opts = append(opts, b.cfg.ClientOpts...)
 	return append(opts, extra...)

@@ -235,7 +235,7 @@ func TestSIGTERMDrain(t *testing.T) {
 	e := setup(t, rtmsim.Config{}, nil)
 	// Batches linger 100 ms, so a few hundred records are in flight at the
 	// signal and the drain has real work to do.
-	d := e.Start(map[string]string{"SHUTDOWN_TIMEOUT": "15s", "KAFKA_BATCH_TIMEOUT": "100ms"})
+	d := e.Start(map[string]string{"SHUTDOWN_TIMEOUT": "15s", "KAFKA_LINGER": "100ms"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan rtmsim.LoadResult, 1)
