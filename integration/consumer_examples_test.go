@@ -42,6 +42,11 @@ func TestConsumerExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	python := findPython(t, root)
+	unit := exec.Command(python, "-m", "unittest", "discover", "-s", filepath.Join(root, "docs", "examples"), "-p", "test_*.py")
+	unit.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1") // no __pycache__ in the work tree
+	if out, err := unit.CombinedOutput(); err != nil {
+		t.Fatalf("docs/examples/test_consumer.py: %v\n%s", err, out)
+	}
 	prefix := integration.Prefix(t, brokers)
 	router := integration.Router(t, prefix)
 	ctx := ctxFor(t, 3*time.Minute)
@@ -125,6 +130,7 @@ func TestConsumerExamples(t *testing.T) {
 			cmd := exec.CommandContext(cctx, c.argv[0], c.argv[1:]...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 			if err := cmd.Run(); err != nil {
 				t.Fatalf("%s: %v\nstderr:\n%s", strings.Join(c.argv, " "), err, stderr.String())
 			}

@@ -56,10 +56,12 @@ class Dedupe:
 
     def add(self, key, ts_ms):
         """True when key is new (and now remembered), False for a duplicate."""
-        while self.fifo and (len(self.keys) >= self.max_keys or ts_ms - self.fifo[0][1] > self.window_ms):
+        while self.fifo and ts_ms - self.fifo[0][1] > self.window_ms:
             self.keys.discard(self.fifo.popleft()[0])
         if key in self.keys:
             return False
+        while self.fifo and len(self.keys) >= self.max_keys:
+            self.keys.discard(self.fifo.popleft()[0])
         self.keys.add(key)
         self.fifo.append((key, ts_ms))
         return True

@@ -175,21 +175,29 @@ func newDedupe(window time.Duration, max int) *dedupe {
 // add reports whether key is new, and remembers it if so. Keys older than
 // the window, measured from at (the newest record's time), are forgotten.
 func (d *dedupe) add(key string, at time.Time) bool {
-	for d.head < len(d.fifo) && (len(d.keys) >= d.max || at.Sub(d.fifo[d.head].at) > d.window) {
-		delete(d.keys, d.fifo[d.head].key)
-		d.fifo[d.head] = entry{}
-		d.head++
+	for d.head < len(d.fifo) && at.Sub(d.fifo[d.head].at) > d.window {
+		d.evict()
+	}
+	if _, dup := d.keys[key]; dup {
+		return false
+	}
+	for len(d.keys) >= d.max && d.head < len(d.fifo) {
+		d.evict()
 	}
 	if d.head > len(d.fifo)/2 && d.head > 1024 { // compact the FIFO now and then
 		d.fifo = append(d.fifo[:0], d.fifo[d.head:]...)
 		d.head = 0
 	}
-	if _, dup := d.keys[key]; dup {
-		return false
-	}
 	d.keys[key] = struct{}{}
 	d.fifo = append(d.fifo, entry{key, at})
 	return true
+}
+
+// evict forgets the oldest key.
+func (d *dedupe) evict() {
+	delete(d.keys, d.fifo[d.head].key)
+	d.fifo[d.head] = entry{}
+	d.head++
 }
 
 // endOffsets tracks, per partition, the end offset seen at start and the
