@@ -51,7 +51,7 @@ func TestConsumerExamples(t *testing.T) {
 	router := integration.Router(t, prefix)
 	ctx := ctxFor(t, 3*time.Minute)
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
