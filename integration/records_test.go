@@ -171,6 +171,13 @@ func TestRecordsEveryScopeAndKind(t *testing.T) {
 		}
 		wantH := map[string]string{topics.HeaderScope: "event", topics.HeaderKind: "event", topics.HeaderEvent: x.name,
 			topics.HeaderTo: strconv.FormatInt(x.uid, 10), topics.HeaderPID: pidStr}
+		// The event id, recomputed from the value as a consumer could.
+		ev := &rtm.Push{Scope: rtm.ScopeEvent, PID: r.Value.PID, UID: r.Value.UID, Time: r.Value.Time,
+			Event: []byte(r.Value.Event), Endpoint: []byte(r.Value.Endpoint)}
+		if r.Value.Data != nil {
+			ev.Data, ev.HasData = []byte(*r.Value.Data), true
+		}
+		wantH[topics.HeaderEventID] = string(topics.AppendEventID(nil, ev))
 		if len(r.Headers) != len(wantH) {
 			t.Errorf("event %s: headers %v, want %v", x.name, r.Headers, wantH)
 		}

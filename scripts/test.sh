@@ -31,6 +31,23 @@ if [ -z "${KAFKA_BROKERS:-}" ]; then
 fi
 echo "test: KAFKA_BROKERS=${KAFKA_BROKERS:-<testcontainers>}"
 
+# --- Python for docs/examples/consumer.py (integration/consumer_examples_test.go) ---
+# A venv under the cache dir with the pinned confluent-kafka (a wheel that
+# bundles librdkafka); made once, reused after. RTM2KAFKA_PYTHON, when set,
+# is used as is.
+if [ -z "${RTM2KAFKA_PYTHON:-}" ]; then
+  py_venv="${XDG_CACHE_HOME:-$HOME/.cache}/rtm2kafka/py-venv"
+  if ! "$py_venv/bin/python" -c 'import confluent_kafka' >/dev/null 2>&1; then
+    echo "test: installing confluent-kafka into $py_venv (docs/examples/requirements.txt)"
+    rm -rf "$py_venv"
+    python3 -m venv "$py_venv"
+    "$py_venv/bin/python" -m pip install --quiet -r docs/examples/requirements.txt
+  fi
+  export RTM2KAFKA_PYTHON="$py_venv/bin/python"
+fi
+echo "test: RTM2KAFKA_PYTHON=$RTM2KAFKA_PYTHON"
+# --- end of the Python block ---
+
 echo "test: gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

@@ -1,6 +1,9 @@
 package topics
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -464,10 +467,80 @@ const (
 	HeaderMID   = "rtm-mid"   // messages: the message id (with from and to, identifies a redelivery)
 	HeaderPID   = "rtm-pid"   // the project id
 	HeaderEvent = "rtm-event" // events: the event name ("login", "logout", …)
+	// HeaderEventID is an event's deterministic id, [AppendEventID]: 32
+	// lowercase hex digits, the same for every delivery of the same event.
+	HeaderEventID = "rtm-event-id"
 )
 
-// maxHeaders is the most headers AppendHeaders writes for one push.
+// maxHeaders is the most headers AppendHeaders writes for one push: 7 for a
+// message, 6 for an event, 3 for a push without a valid scope. The bridge
+// keeps up to 8 headers inline in a record; a test holds this below that.
 const maxHeaders = 7
+
+// EventIDLen is the length of an event id in bytes: 16 bytes of SHA-256 in
+// hex.
+const EventIDLen = 32
+
+// eventIDDomain starts the hashed text, so that an event id can never equal
+// a hash of anything else and a future layout can change the version.
+const eventIDDomain = "rtm-event-id/v1\x00"
+
+// AppendEventID appends the deterministic id of the event p (scope
+// [rtm.ScopeEvent]) to dst as 32 lowercase hex digits and returns the
+// extended slice. Events carry no message id; this one stands in for it, so
+// that a consumer can drop a redelivered copy of an event the way it drops a
+// redelivered message by (scope, from, to, mid).
+//
+// The id is the first 16 bytes of SHA-256 over, in this order:
+//
+//	"rtm-event-id/v1" and one 0x00 byte
+//	pid, uid, time           each as a signed 64-bit big-endian integer
+//	event, endpoint          each as a 32-bit big-endian length, then its bytes
+//	data                     0x00 when absent; 0x01, a 32-bit big-endian length, its bytes when present
+//
+// so every field the gateway sends takes part, absent data differs from
+// empty data, and no two field splits hash alike; received_at (the bridge's
+// clock) does not. Two deliveries of one event therefore share an id, and
+// so do two distinct events whose fields are all equal: the same user, the
+// same event name, in the same second (time has a resolution of one
+// second), from the same endpoint address and port, with the same data. A
+// consumer that deduplicates on the id keeps one of those. The id says
+// nothing about order.
+//
+// Lengths fit in 32 bits: the frame reader refuses larger frames first. It
+// does not allocate when dst has 32 bytes of spare capacity. For a push that
+// is not an event it appends nothing.
+func AppendEventID(dst []byte, p *rtm.Push) []byte {
+	if p.Scope != rtm.ScopeEvent {
+		return dst
+	}
+	// One scratch array and direct calls on h keep this free of allocations
+	// (a helper taking h as a hash.Hash makes both escape).
+	h := sha256.New()
+	var b [8*3 + 1 + 4]byte
+	h.Write([]byte(eventIDDomain))
+	binary.BigEndian.PutUint64(b[0:], uint64(p.PID))
+	binary.BigEndian.PutUint64(b[8:], uint64(p.UID))
+	binary.BigEndian.PutUint64(b[16:], uint64(p.Time))
+	binary.BigEndian.PutUint32(b[24:], uint32(len(p.Event)))
+	h.Write(b[:28])
+	h.Write(p.Event)
+	binary.BigEndian.PutUint32(b[0:], uint32(len(p.Endpoint)))
+	h.Write(b[:4])
+	h.Write(p.Endpoint)
+	if p.HasData {
+		b[0] = 1
+		binary.BigEndian.PutUint32(b[1:], uint32(len(p.Data)))
+		h.Write(b[:5])
+		h.Write(p.Data)
+	} else {
+		b[0] = 0
+		h.Write(b[:1])
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return hex.AppendEncode(dst, sum[:EventIDLen/2])
+}
 
 // AppendHeaders appends p's record headers to dst and their values to buf,
 // and returns both extended slices. Every header value is a slice of the
@@ -477,9 +550,10 @@ const maxHeaders = 7
 //
 // A message gets rtm-scope, rtm-kind, rtm-mtype, rtm-from, rtm-to, rtm-mid
 // and rtm-pid, where pid is the bridge's project id. An event gets
-// rtm-scope=event, rtm-kind=event, rtm-event (its name), rtm-to (its uid)
-// and rtm-pid (p.PID, the pid the gateway sent); it has no rtm-from, rtm-mtype
-// or rtm-mid, since an event has no sender or message. A push without a valid
+// rtm-scope=event, rtm-kind=event, rtm-event (its name), rtm-to (its uid),
+// rtm-pid (p.PID, the pid the gateway sent) and rtm-event-id
+// ([AppendEventID]); it has no rtm-from, rtm-mtype or rtm-mid, since an
+// event has no sender or message. A push without a valid
 // scope gets rtm-scope and rtm-kind ("unknown" when not known) and rtm-pid.
 func AppendHeaders(dst []Header, buf []byte, p *rtm.Push, pid int64) ([]Header, []byte) {
 	var spans [maxHeaders]struct {
@@ -508,6 +582,9 @@ func AppendHeaders(dst []Header, buf []byte, p *rtm.Push, pid int64) ([]Header, 
 		s = len(buf)
 		buf = strconv.AppendInt(buf, p.PID, 10)
 		add(HeaderPID, s)
+		s = len(buf)
+		buf = AppendEventID(buf, p)
+		add(HeaderEventID, s)
 	case rtm.ScopeP2P, rtm.ScopeGroup, rtm.ScopeRoom:
 		s := len(buf)
 		buf = append(buf, p.Scope.String()...)

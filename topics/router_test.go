@@ -19,7 +19,8 @@ func msgPush(s rtm.Scope, k rtm.Kind) *rtm.Push {
 }
 
 func eventPush() *rtm.Push {
-	return &rtm.Push{Scope: rtm.ScopeEvent, Kind: rtm.KindEvent, PID: 11000001, UID: 4242, Event: []byte("login")}
+	return &rtm.Push{Scope: rtm.ScopeEvent, Kind: rtm.KindEvent, PID: 11000001, UID: 4242, Event: []byte("login"),
+		Time: 1717000100, Endpoint: []byte("203.0.113.7:51234"), Data: []byte(`{"reason":"timeout"}`), HasData: true}
 }
 
 func mustInit(t *testing.T, r *Router) {
@@ -389,7 +390,8 @@ func TestAppendHeaders(t *testing.T) {
 		{"room custom", &rtm.Push{Scope: rtm.ScopeRoom, Kind: rtm.KindMessage, From: 1, To: 5001, MType: 127, MID: 6}, 7, map[string]string{
 			"rtm-scope": "room", "rtm-kind": "message", "rtm-mtype": "127", "rtm-from": "1", "rtm-to": "5001", "rtm-mid": "6", "rtm-pid": "7"}},
 		{"event uses its own pid", &rtm.Push{Scope: rtm.ScopeEvent, Kind: rtm.KindEvent, PID: 11000001, UID: 10001, Event: []byte("logout")}, 99, map[string]string{
-			"rtm-scope": "event", "rtm-kind": "event", "rtm-event": "logout", "rtm-to": "10001", "rtm-pid": "11000001"}},
+			"rtm-scope": "event", "rtm-kind": "event", "rtm-event": "logout", "rtm-to": "10001", "rtm-pid": "11000001",
+			"rtm-event-id": "d5d3e5509bd20599e99ec097b6eb9810"}},
 		{"undecodable", &rtm.Push{Err: fmt.Errorf("boom")}, 7, map[string]string{
 			"rtm-scope": "unknown", "rtm-kind": "unknown", "rtm-pid": "7"}},
 	}
@@ -492,5 +494,114 @@ func BenchmarkRoute(b *testing.B) {
 		_ = r.Topic(p)
 		key = r.AppendKey(key[:0], p)
 		hs, buf = AppendHeaders(hs[:0], buf[:0], p, 11000001)
+	}
+}
+
+// The golden event ids below were computed independently of this package
+// (Python's hashlib over the layout AppendEventID documents), so that a
+// consumer in another language can check its own implementation against
+// them; docs/records.md quotes the first.
+func TestAppendEventIDGolden(t *testing.T) {
+	base := func() *rtm.Push {
+		return &rtm.Push{Scope: rtm.ScopeEvent, Kind: rtm.KindEvent, PID: 11000001, UID: 10001, Time: 1717000100,
+			Event: []byte("login"), Endpoint: []byte("203.0.113.7:51234")}
+	}
+	withData := func(ev, data string) *rtm.Push {
+		p := base()
+		p.Event, p.Data, p.HasData = []byte(ev), []byte(data), true
+		return p
+	}
+	cases := []struct {
+		name string
+		p    *rtm.Push
+		want string
+	}{
+		{"logout with data", withData("logout", `{"reason":"timeout"}`), "dd1a52c823d29f97ca69eebfa9b9a124"},
+		{"login without data", base(), "ea4eb9723f8f06db94e42fb8ccb88194"},
+		{"login with empty data", withData("login", ""), "db3c3281e5c45d8ec46f180235e94172"},
+	}
+	for _, c := range cases {
+		got := string(AppendEventID([]byte("x"), c.p))
+		if got != "x"+c.want {
+			t.Errorf("%s: AppendEventID = %q, want %q", c.name, got, "x"+c.want)
+		}
+		if len(got)-1 != EventIDLen {
+			t.Errorf("%s: id length %d, want %d", c.name, len(got)-1, EventIDLen)
+		}
+	}
+}
+
+func TestAppendEventIDTellsFieldsApart(t *testing.T) {
+	base := rtm.Push{Scope: rtm.ScopeEvent, Kind: rtm.KindEvent, PID: 11000001, UID: 10001, Time: 1717000100,
+		Event: []byte("login"), Endpoint: []byte("203.0.113.7:51234"), Data: []byte("d"), HasData: true}
+	id := func(p rtm.Push) string { return string(AppendEventID(nil, &p)) }
+	want := id(base)
+
+	// A redelivery carries the same fields, read into different buffers, at
+	// another time and seq: the same id.
+	again := base
+	again.Event, again.Endpoint, again.Data = []byte("login"), []byte("203.0.113.7:51234"), []byte("d")
+	again.Seq = 99
+	if got := id(again); got != want {
+		t.Errorf("redelivery: id %s, want %s", got, want)
+	}
+
+	changes := map[string]func(p *rtm.Push){
+		"pid":                   func(p *rtm.Push) { p.PID++ },
+		"uid":                   func(p *rtm.Push) { p.UID++ },
+		"time":                  func(p *rtm.Push) { p.Time++ },
+		"event":                 func(p *rtm.Push) { p.Event = []byte("logout") },
+		"endpoint port":         func(p *rtm.Push) { p.Endpoint = []byte("203.0.113.7:51235") },
+		"data":                  func(p *rtm.Push) { p.Data = []byte("e") },
+		"data absent":           func(p *rtm.Push) { p.Data, p.HasData = nil, false },
+		"data empty":            func(p *rtm.Push) { p.Data = []byte{} },
+		"event/endpoint split":  func(p *rtm.Push) { p.Event, p.Endpoint = []byte("login2"), []byte("03.0.113.7:51234") },
+		"endpoint/data split":   func(p *rtm.Push) { p.Endpoint, p.Data = []byte("203.0.113.7:5123"), []byte("4d") },
+		"negative uid":          func(p *rtm.Push) { p.UID = -10001 },
+		"absent vs empty split": func(p *rtm.Push) { p.Endpoint, p.Data, p.HasData = []byte("203.0.113.7:51234\x00"), nil, false },
+	}
+	seen := map[string]string{want: "base"}
+	for name, change := range changes {
+		p := base
+		change(&p)
+		got := id(p)
+		if prev, dup := seen[got]; dup {
+			t.Errorf("%s: id %s equals that of %s", name, got, prev)
+		}
+		seen[got] = name
+	}
+}
+
+func TestAppendEventIDOnlyForEvents(t *testing.T) {
+	for _, p := range []*rtm.Push{msgPush(rtm.ScopeP2P, rtm.KindChat), {}} {
+		if got := AppendEventID([]byte("x"), p); string(got) != "x" {
+			t.Errorf("AppendEventID(%v) = %q, want nothing appended", p, got)
+		}
+		hs, _ := AppendHeaders(nil, nil, p, 1)
+		if _, ok := headerMap(t, hs)[HeaderEventID]; ok {
+			t.Errorf("%v: has an %s header", p, HeaderEventID)
+		}
+	}
+}
+
+// The bridge keeps at most 8 headers inline in a record; more would cost an
+// allocation per record. maxHeaders must also bound what AppendHeaders
+// writes, since it sizes AppendHeaders' own span array.
+func TestHeaderCountFitsInline(t *testing.T) {
+	const bridgeInline = 8
+	if maxHeaders > bridgeInline {
+		t.Fatalf("maxHeaders = %d > %d", maxHeaders, bridgeInline)
+	}
+	pushes := []*rtm.Push{eventPush(), {}, {Scope: rtm.ScopeEvent, HasData: true, Data: []byte("x")}}
+	for _, s := range allScopes {
+		for _, k := range allKinds {
+			pushes = append(pushes, msgPush(s, k))
+		}
+	}
+	for _, p := range pushes {
+		hs, _ := AppendHeaders(nil, nil, p, 1)
+		if len(hs) > maxHeaders {
+			t.Errorf("%v: %d headers > maxHeaders %d", p, len(hs), maxHeaders)
+		}
 	}
 }
