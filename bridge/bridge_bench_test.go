@@ -10,7 +10,7 @@ import (
 
 // BenchmarkHandlePush measures the whole path against the real broker: one
 // goroutine hands pushes over (as the connection reader does) and every push
-// is answered after its ack. Allocations include kafka-go's.
+// is answered after its ack. Allocations include the Kafka client's.
 func BenchmarkHandlePush(b *testing.B) {
 	br, _ := testBridge(b, nil)
 	var wg sync.WaitGroup

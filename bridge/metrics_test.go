@@ -169,26 +169,40 @@ func TestProducedAgrees(t *testing.T) {
 
 // TestPushesTotalPairs: rtm2kafka_pushes_total exports exactly the possible
 // (scope, kind) pairs — message kinds in the message scopes, event/event,
-// unknown/unknown — and never an impossible one such as event/chat.
+// unknown/unknown — and never an impossible one such as event/chat; each
+// push is counted once, in its own series.
 func TestPushesTotalPairs(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
+	// Kafka unreachable: HandlePush hands each record to the producer and
+	// returns; Close drops them unanswered. Only the counting matters here.
 	b, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	want := map[string]bool{"event/event": true, "unknown/unknown": true}
-	for _, s := range []string{"p2p", "group", "room"} {
-		for _, k := range []string{"chat", "audio", "cmd", "file", "message"} {
-			want[s+"/"+k] = true
+	scopes := []rtm.Scope{rtm.ScopeP2P, rtm.ScopeGroup, rtm.ScopeRoom}
+	kinds := []rtm.Kind{rtm.KindChat, rtm.KindAudio, rtm.KindCmd, rtm.KindFile, rtm.KindMessage}
+	want := map[string]float64{"event/event": 1, "unknown/unknown": 1}
+	rs := newReplies(32)
+	i := 0
+	handle := func(p rtm.Push) {
+		b.HandlePush(context.Background(), &p, rs.reply(i))
+		i++
+	}
+	for _, s := range scopes {
+		for _, k := range kinds {
+			want[s.String()+"/"+k.String()] = 1
+			handle(rtm.Push{Scope: s, Kind: k, From: 1, To: 2, MType: 30, MID: int64(i)})
 		}
 	}
+	handle(rtm.Push{Scope: rtm.ScopeEvent, Kind: rtm.KindEvent, Event: []byte("login")})
+	handle(rtm.Push{Raw: []byte{1}, Err: errors.New("bad push")})
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]bool{}
+	got := map[string]float64{}
 	for _, f := range fams {
 		if f.GetName() != "rtm2kafka_pushes_total" {
 			continue
@@ -204,16 +218,19 @@ func TestPushesTotalPairs(t *testing.T) {
 				}
 			}
 			pair := scope + "/" + kind
-			if !want[pair] {
-				t.Errorf("impossible pair exported: pushes_total{scope=%q,kind=%q}", scope, kind)
+			if _, ok := want[pair]; !ok {
+				t.Errorf("impossible pair exported: pushes_total{scope=%q,kind=%q} = %v", scope, kind, m.GetCounter().GetValue())
 			}
-			got[pair] = true
+			got[pair] = m.GetCounter().GetValue()
 		}
 	}
-	for pair := range want {
-		if !got[pair] {
-			t.Errorf("pushes_total lacks the pair %s", pair)
+	for pair, n := range want {
+		if v, ok := got[pair]; !ok || v != n {
+			t.Errorf("pushes_total %s = %v (exported %v), want %v", pair, v, ok, n)
 		}
+	}
+	if st := b.Stats(); st.Pushes != uint64(i) {
+		t.Errorf("Stats().Pushes = %d, want %d", st.Pushes, i)
 	}
 }
 
