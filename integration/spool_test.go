@@ -109,7 +109,10 @@ func TestSpoolKafkaDown60s(t *testing.T) {
 	spoolDir := t.TempDir()
 	d := e.Start(map[string]string{"SPOOL_DIR": spoolDir, "SPOOL_ACK_BUDGET": "2s", "LOG_LEVEL": "info"})
 
-	const rate, total = 200, 20000 // 100 s of load: ~10 s before, 60 s down, ~30 s after
+	// 120 s of load: ~10 s before, 60 s down, ~50 s after (a loaded machine
+	// takes up to ~25 s to stop and restart the broker; the drain must
+	// still finish while the load runs).
+	const rate, total = 200, 24000
 	ch := generate(t, e.Sim, rtmsim.LoadConfig{Rate: rate, Total: total, Keys: 20, Seed: 44})
 	if err := integration.WaitFor(ctxFor(t, 30*time.Second), "traffic", func() bool { return e.Ledger.Answered() >= 2000 }); err != nil {
 		t.Fatal(err)
