@@ -129,6 +129,7 @@ func (b *Bridge) RunControl(ctx context.Context, lc ListenController, from int64
 			if err := b.writeResult(ctx, rw, res); err != nil {
 				return err
 			}
+			b.recent.result(res)
 		}
 	}
 }

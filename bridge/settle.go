@@ -112,6 +112,7 @@ func (b *Bridge) answer(rec *pending) {
 	if rec.deadErr != "" {
 		b.stats.deadLetters.Add(1)
 		b.metrics.deadLetter()
+		b.recent.deadLetter(rec.deadErr, rec.size)
 		b.win.release(rec.size)
 		err = rec.reply.Error(rtm.CodeDecoding, rec.deadErr)
 	} else {
