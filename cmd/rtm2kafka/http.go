@@ -14,7 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// opsServer serves /metrics, /healthz, /readyz and /status on its own mux.
+// opsServer serves /metrics, /healthz, /readyz, /status and the console
+// (/, /console/*, /api/console, /api/control) on its own mux.
 type opsServer struct {
 	srv *http.Server
 	ln  net.Listener
@@ -30,8 +31,8 @@ type degradedError struct{ why string }
 func (e degradedError) Error() string { return "degraded: " + e.why }
 
 // newOpsServer binds addr now (so a bad address stops the start) and serves
-// once start is called.
-func newOpsServer(addr string, reg *prometheus.Registry, ready readiness, status func() any, log *slog.Logger) (*opsServer, error) {
+// once start is called. con may be nil: no console.
+func newOpsServer(addr string, reg *prometheus.Registry, ready readiness, status func() any, con *console, log *slog.Logger) (*opsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR: listen on %s: %w", addr, err)
@@ -63,6 +64,9 @@ func newOpsServer(addr string, reg *prometheus.Registry, ready readiness, status
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(status()) // a failed write means the client went away; nothing to do
 	})
+	if con != nil {
+		con.register(mux)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
