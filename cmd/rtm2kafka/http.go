@@ -37,6 +37,7 @@ func newOpsServer(addr string, reg *prometheus.Registry, ready readiness, status
 	if err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR: listen on %s: %w", addr, err)
 	}
+	reg.MustRegister(readyGauge(ready))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -87,3 +88,22 @@ func (o *opsServer) serve() error {
 }
 
 func (o *opsServer) shutdown(ctx context.Context) error { return o.srv.Shutdown(ctx) }
+
+// readyGauge exports what /readyz answers as rtm2kafka_ready, so that an
+// alert can see it: 1 when ready (degraded included: the spool answers
+// pushes), 0 when not. It asks at scrape time; the Kafka check behind it
+// is cached by the bridge, so a scrape costs at most one bounded round trip.
+func readyGauge(ready readiness) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "rtm2kafka", Name: "ready",
+		Help: "1 while /readyz answers 200 (ready, or degraded and answering from the spool), else 0.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var deg degradedError
+		if err := ready(ctx); err == nil || errors.As(err, &deg) {
+			return 1
+		}
+		return 0
+	})
+}
