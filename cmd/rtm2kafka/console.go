@@ -107,6 +107,15 @@ func (c *RunCommand) newConsole(send controlSender) *console {
 		gather: c.reg, bridge: c.bridge, session: c.Session, ready: c.ready,
 		stopping: c.stopping.Load, send: send, log: c.log.With("component", "console"),
 	}
+	c.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "rtm2kafka", Name: "active",
+		Help: "1 while this instance is the active one (takes pushes), 0 while on standby; always 1 for a single instance.",
+	}, func() float64 {
+		if k.currentRole() == "active" {
+			return 1
+		}
+		return 0
+	}))
 	if tok := cfg.controlToken(); tok != "" {
 		k.token = []byte(tok)
 		k.log.Info("console control form enabled (HTTP_CONTROL_TOKEN is set): anyone with the token can change the listen state")
@@ -114,6 +123,14 @@ func (c *RunCommand) newConsole(send controlSender) *console {
 		k.log.Info("console is read-only: set HTTP_CONTROL_TOKEN or HTTP_CONTROL_TOKEN_FILE to enable its control form")
 	}
 	return k
+}
+
+// currentRole is "active" or "standby"; see console.role.
+func (k *console) currentRole() string {
+	if k.role == nil {
+		return "active"
+	}
+	return k.role()
 }
 
 // controlToken is HTTP_CONTROL_TOKEN, else the trimmed content of
@@ -322,9 +339,7 @@ func (k *console) build(ctx context.Context, now time.Time) consoleView {
 			Dropped: st.Dropped, AnswersLost: st.AnswersLost, ControlApplied: st.ControlApplied, ControlRejected: st.ControlRejected},
 		Link: linkV{State: "starting", Reason: "preparing Kafka topics and the listen state", Gateway: k.gateway},
 	}
-	if k.role != nil {
-		v.Role = k.role()
-	}
+	v.Role = k.currentRole()
 	v.Control.Enabled = len(k.token) > 0
 	v.Results = []resultV{}
 	for _, r := range k.bridge.RecentResults() {
