@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/rtm2kafka/rtm2kafka/bridge"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
@@ -23,7 +24,7 @@ import (
 // (bridge.New never does) and over reg. Its control sender fails the test:
 // nothing in these tests may get as far as Kafka (the integration tests
 // cover that path against a real broker).
-func testConsole(t *testing.T, token string, reg *prometheus.Registry, logs io.Writer) (*console, *httptest.Server) {
+func testConsole(t testing.TB, token string, reg *prometheus.Registry, logs io.Writer) (*console, *httptest.Server) {
 	t.Helper()
 	b, err := bridge.New(bridge.Config{Brokers: []string{"127.0.0.1:1"}})
 	if err != nil {
@@ -223,5 +224,24 @@ func TestHistQuantile(t *testing.T) {
 	}
 	if _, ok := histQuantile(0.5, histo{upper: []float64{1}, cum: []float64{0}}); ok {
 		t.Error("an empty histogram gave a quantile")
+	}
+}
+
+// BenchmarkConsoleView is the cost of one /api/console document on a
+// registry like the daemon's (Go and process collectors, the bridge's
+// metrics): what an open console costs per poll, off the push path.
+func BenchmarkConsoleView(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bridge.NewMetrics(reg)
+	k, _ := testConsole(b, "", reg, io.Discard)
+	at := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		at = at.Add(time.Second) // a new sample every time: no cache
+		body, err := json.Marshal(k.build(context.Background(), at))
+		if err != nil || len(body) == 0 {
+			b.Fatal(err)
+		}
 	}
 }
