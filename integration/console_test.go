@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +33,8 @@ var notYetExported = map[string]bool{
 // and go_* name used by deploy/grafana/rtm2kafka.json and the rule files in
 // deploy/prometheus is a series in /metrics of a running bridge (with a spool, so that the spool
 // families exist too); histograms are used through _bucket, _sum or _count.
+// The same daemon, started without HTTP_CONTROL_TOKEN, refuses control from
+// the console with 403.
 func TestDashboardAndRulesUseExportedMetrics(t *testing.T) {
 	e := setup(t, rtmsim.Config{}, nil)
 	d := e.Start(map[string]string{"SPOOL_DIR": t.TempDir()})
@@ -83,6 +87,24 @@ func TestDashboardAndRulesUseExportedMetrics(t *testing.T) {
 		}
 	}
 	t.Logf("checked %d metric uses against %d exported series names", checked, len(exported))
+
+	// This daemon has no HTTP_CONTROL_TOKEN: the console is read-only and
+	// its control endpoint refuses everything, a good token or not.
+	req, err := http.NewRequestWithContext(ctxFor(t, 10*time.Second), http.MethodPost, "http://"+d.HTTPAddr+"/api/control",
+		strings.NewReader(`{"id":"ro-1","op":"add","gids":[1]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer anything")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "HTTP_CONTROL_TOKEN") {
+		t.Errorf("POST /api/control without a configured token: %d %s, want 403 naming HTTP_CONTROL_TOKEN", res.StatusCode, body)
+	}
 }
 
 // chromiumPath finds a Chromium or Chrome binary: $CHROME_BIN, then the
