@@ -221,6 +221,8 @@ type Bridge struct {
 
 	sp *spoolPath // nil without Config.SpoolDir; see spool_path.go
 
+	recent recent // the last dead letters and control results, for the console
+
 	writableMu  sync.Mutex
 	writableAt  time.Time
 	writableErr error

@@ -232,7 +232,9 @@ func (b *Bridge) RunControl(ctx context.Context, lc ListenController, from int64
 				out = ctx.Err()
 				return
 			}
-			out = b.writeResult(ctx, res)
+			if out = b.writeResult(ctx, res); out == nil {
+				b.recent.result(res)
+			}
 		})
 		if out != nil {
 			return out

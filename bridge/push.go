@@ -234,6 +234,7 @@ func (b *Bridge) answer(rec *record) {
 	var err error
 	if rec.code != 0 {
 		b.stats.deadLetters.Add(1)
+		b.recent.deadLetter(rec.ex, rec.size)
 		b.win.release(rec.size)
 		err = rec.reply.Error(rec.code, rec.ex)
 	} else {

@@ -56,6 +56,56 @@ fi
 echo "test: go vet"
 go vet ./...
 
+# Tools the suite needs beyond Go: promtool (rule checks and rule unit
+# tests) and a headless Chromium (the console's browser test). Debian's
+# packages provide both; installed here when missing.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      echo "test: $* missing and not root: install it (apt-get install $*) and rerun"; exit 1
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "test: $* missing and no apt-get: install it with your package manager and rerun"; exit 1
+  fi
+  echo "test: installing $* (apt)"
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+if ! command -v promtool >/dev/null 2>&1; then apt_install prometheus; fi
+if [ -z "${CHROME_BIN:-}" ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+   && ! command -v google-chrome >/dev/null 2>&1; then
+  apt_install chromium fonts-dejavu-core
+fi
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then apt_install python3-yaml; fi
+
+echo "test: promtool check rules / test rules"
+promtool check rules deploy/prometheus/alerts.yml deploy/prometheus/alerts-no-traffic.yml
+promtool test rules deploy/prometheus/alerts_test.yml
+# prometheus.yml names the rule files by their path in the container.
+promdir=$(mktemp -d)
+cp deploy/prometheus/alerts.yml deploy/prometheus/alerts-no-traffic.yml "$promdir"/
+sed "s|/etc/prometheus/rules/|$promdir/|" deploy/prometheus/prometheus.yml > "$promdir/prometheus.yml"
+promtool check config "$promdir/prometheus.yml"
+rm -rf "$promdir"
+echo "test: docker-compose.yml and deploy/ parse (YAML, JSON) and mount files that exist"
+python3 - <<'PY'
+import glob, json, os, yaml
+for f in ["docker-compose.yml"] + sorted(glob.glob("deploy/**/*.yml", recursive=True)):
+    with open(f) as fh:
+        yaml.safe_load(fh)
+with open("deploy/grafana/rtm2kafka.json") as fh:
+    json.load(fh)
+with open("docker-compose.yml") as fh:
+    compose = yaml.safe_load(fh)
+for name, svc in compose["services"].items():
+    for vol in svc.get("volumes", []):
+        src = vol.split(":")[0]
+        if src.startswith(".") and not os.path.exists(src):
+            raise SystemExit(f"docker-compose.yml: service {name} mounts {src}, which does not exist")
+PY
+
 echo "test: go test -race"
 go test -race -count=1 -timeout 12m ./... 2>&1 | tee /tmp/rtm2kafka-test.log
 

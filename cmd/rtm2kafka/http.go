@@ -14,7 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// opsServer serves /metrics, /healthz, /readyz and /status on its own mux.
+// opsServer serves /metrics, /healthz, /readyz, /status and the console
+// (/, /console/*, /api/console, /api/control) on its own mux.
 type opsServer struct {
 	srv *http.Server
 	ln  net.Listener
@@ -30,12 +31,13 @@ type degradedError struct{ why string }
 func (e degradedError) Error() string { return "degraded: " + e.why }
 
 // newOpsServer binds addr now (so a bad address stops the start) and serves
-// once start is called.
-func newOpsServer(addr string, reg *prometheus.Registry, ready readiness, status func() any, log *slog.Logger) (*opsServer, error) {
+// once start is called. con may be nil: no console.
+func newOpsServer(addr string, reg *prometheus.Registry, ready readiness, status func() any, con *console, log *slog.Logger) (*opsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR: listen on %s: %w", addr, err)
 	}
+	reg.MustRegister(readyGauge(ready))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -63,6 +65,9 @@ func newOpsServer(addr string, reg *prometheus.Registry, ready readiness, status
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(status()) // a failed write means the client went away; nothing to do
 	})
+	if con != nil {
+		con.register(mux)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -83,3 +88,22 @@ func (o *opsServer) serve() error {
 }
 
 func (o *opsServer) shutdown(ctx context.Context) error { return o.srv.Shutdown(ctx) }
+
+// readyGauge exports what /readyz answers as rtm2kafka_ready, so that an
+// alert can see it: 1 when ready (degraded included: the spool answers
+// pushes), 0 when not. It asks at scrape time; the Kafka check behind it
+// is cached by the bridge, so a scrape costs at most one bounded round trip.
+func readyGauge(ready readiness) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "rtm2kafka", Name: "ready",
+		Help: "1 while /readyz answers 200 (ready, or degraded and answering from the spool), else 0.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var deg degradedError
+		if err := ready(ctx); err == nil || errors.As(err, &deg) {
+			return 1
+		}
+		return 0
+	})
+}

@@ -154,7 +154,10 @@ func (c *RunCommand) Start(ctx context.Context) error {
 	}
 
 	if cfg.HTTPAddr != "" {
-		c.ops, err = newOpsServer(cfg.HTTPAddr, c.reg, c.ready, c.status, c.log)
+		send := func(ctx context.Context, cmd []byte) (bridge.Result, error) {
+			return c.bridge.SendControl(ctx, cmd)
+		}
+		c.ops, err = newOpsServer(cfg.HTTPAddr, c.reg, c.ready, c.status, c.newConsole(send), c.log)
 		if err != nil {
 			_ = c.bridge.Close() // nothing was produced yet
 			return err
