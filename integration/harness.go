@@ -192,7 +192,7 @@ func StartDaemon(t testing.TB, bin string, env map[string]string) *Daemon {
 // daemonEnviron is the test's environment without rtm2kafka's variable
 // families (so only env counts), plus env.
 func daemonEnviron(env map[string]string) []string {
-	configPrefixes := []string{"RTM_", "KAFKA_", "BRIDGE_", "HTTP_ADDR", "LOG_", "SHUTDOWN_", "SPOOL_"}
+	configPrefixes := []string{"RTM_", "KAFKA_", "BRIDGE_", "HTTP_", "LOG_", "SHUTDOWN_", "SPOOL_"}
 	var out []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
