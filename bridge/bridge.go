@@ -105,6 +105,11 @@ type Config struct {
 	// SpoolMaxAge, when positive, logs a warning while the oldest spooled
 	// record is older than this. Nothing is dropped for its age.
 	SpoolMaxAge time.Duration
+
+	// HA, when set, makes this instance a member of a high-availability
+	// group (ha.go): run it with [Bridge.RunHA]. nil: a single bridge,
+	// always active.
+	HA *HAConfig
 }
 
 // defaults fills every zero field with its default.
@@ -142,6 +147,23 @@ func (c *Config) defaults() {
 	if c.SpoolAckBudget == 0 {
 		c.SpoolAckBudget = DefaultSpoolAckBudget
 	}
+	if c.HA != nil {
+		ha := *c.HA
+		if ha.Group == "" {
+			prefix := c.Router.Prefix
+			if prefix == "" {
+				prefix = topics.DefaultPrefix
+			}
+			ha.Group = prefix + ".bridge"
+		}
+		if ha.SessionTimeout == 0 {
+			ha.SessionTimeout = 6 * time.Second
+		}
+		if ha.Instance == "" {
+			ha.Instance = defaultInstance()
+		}
+		c.HA = &ha
+	}
 }
 
 // Validate reports every setting that cannot work, joined. It checks a copy
@@ -172,6 +194,9 @@ func (c Config) Validate() error {
 	}
 	if c.SpoolMaxBytes < 0 || c.SpoolAckBudget < 0 || c.SpoolMaxAge < 0 {
 		bad("spool budget, ack budget and max age must not be negative")
+	}
+	if c.HA != nil && c.HA.SessionTimeout < time.Second {
+		bad("HA session timeout %v: want at least 1 s (brokers refuse less than group.min.session.timeout.ms, 6 s by default)", c.HA.SessionTimeout)
 	}
 	return errors.Join(errs...)
 }
@@ -220,6 +245,7 @@ type Bridge struct {
 	listen   rtm.ListenState // last listen state the gateway accepted, for set_all
 
 	sp *spoolPath // nil without Config.SpoolDir; see spool_path.go
+	ha *ha        // nil without Config.HA; see ha.go
 
 	recent recent // the last dead letters and control results, for the console
 
@@ -254,6 +280,10 @@ func New(cfg Config) (*Bridge, error) {
 		return nil, fmt.Errorf("bridge: kafka client: %w", err)
 	}
 	b.cl = cl
+	if cfg.HA != nil {
+		b.ha = &ha{cfg: *cfg.HA, log: b.log, changes: make(chan struct{}, 1)}
+		b.ha.setRole(RoleStandby)
+	}
 	if cfg.SpoolDir != "" {
 		if err := b.openSpool(); err != nil {
 			b.cl.Close()

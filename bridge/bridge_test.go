@@ -19,7 +19,12 @@ import (
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
 
-const testNowMs = 1700000000123
+// testNowMs is the receive time test bridges stamp into records: fixed for
+// the run, but recent. A record stamped years ago would be deleted by the
+// broker's time-based retention (7 days by default; the check, every 5
+// minutes, rolls and deletes even the active segment) between its write
+// and its read.
+var testNowMs = time.Now().UnixMilli()
 
 // TestHandlePushProducesThenAnswers drives HandlePush with one push of each
 // scope plus two invalid ones, and checks that each record lands in the

@@ -59,6 +59,9 @@ func (b *Bridge) RestoreListen(ctx context.Context, initial rtm.ListenState) (rt
 	topic := b.router.ControlTopic()
 	accepted := make(map[int64]bool) // control offset → the gateway accepted it
 	err := b.readToEnd(ctx, b.router.ControlResultsTopic(), func(r *kgo.Record) bool {
+		if isRoleRecord(r) {
+			return true
+		}
 		var res Result
 		if json.Unmarshal(r.Value, &res) == nil {
 			accepted[res.Offset] = accepted[res.Offset] || res.OK
@@ -225,6 +228,10 @@ func (b *Bridge) RunControl(ctx context.Context, lc ListenController, from int64
 		var out error
 		fs.EachRecord(func(r *kgo.Record) {
 			if out != nil {
+				return
+			}
+			if b.ha != nil && b.fence() {
+				out = errors.New("bridge: control: HA lease ended: this instance no longer applies commands")
 				return
 			}
 			res := b.applyCommand(ctx, lc, r)

@@ -97,7 +97,7 @@ func SendControl(ctx context.Context, opts []kgo.Opt, router *topics.Router, cmd
 			perr  error
 		)
 		fs.EachRecord(func(r *kgo.Record) {
-			if found || string(r.Key) != id {
+			if found || string(r.Key) != id || isRoleRecord(r) {
 				return
 			}
 			found = true

@@ -94,6 +94,7 @@ type statsDescs struct {
 	inflightRecs, inflightBytes, lastAck, control *prometheus.Desc
 	spilled, drained, skipped, spoolFull, spoolBytes, spoolMax, spoolRecords, spoolAge, spoolDisk,
 	spilling, fsync, recDropped, recTrunc *prometheus.Desc
+	takeovers, handovers, generation, fenced *prometheus.Desc
 }
 
 func newStatsDescs() *statsDescs {
@@ -122,6 +123,10 @@ func newStatsDescs() *statsDescs {
 		fsync:         desc("spool_fsync_seconds", "Duration of the spool's group-commit fsyncs."),
 		recDropped:    desc("spool_recovered_dropped_records", "Records lost with a torn or corrupt tail cut when the spool was opened (estimate)."),
 		recTrunc:      desc("spool_recovered_truncated_bytes", "Bytes cut from torn or corrupt segment tails when the spool was opened."),
+		takeovers:     desc("ha_takeovers_total", "Times this instance became the active one (BRIDGE_HA)."),
+		handovers:     desc("ha_handovers_total", "Times this instance handed the active role to a standby before stopping (BRIDGE_HA)."),
+		generation:    desc("ha_generation", "The HA group's generation as this instance last saw it (BRIDGE_HA)."),
+		fenced:        desc("ha_fenced", "1 while this instance's lease has ended and it leaves pushes unanswered (BRIDGE_HA)."),
 	}
 }
 
@@ -176,6 +181,16 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.lastAck, age)
 	counter(d.control, st.ctlApplied.Load(), "applied")
 	counter(d.control, st.ctlRejected.Load(), "rejected")
+	if h := b.ha; h != nil {
+		counter(d.takeovers, h.takeovers.Load())
+		counter(d.handovers, h.handovers.Load())
+		gauge(d.generation, float64(h.generation.Load()))
+		fenced := 0.0
+		if h.fenced.Load() {
+			fenced = 1
+		}
+		gauge(d.fenced, fenced)
+	}
 	if b.sp == nil {
 		return
 	}

@@ -90,6 +90,10 @@ func (b *Bridge) HandlePush(ctx context.Context, p *rtm.Push, r rtm.Reply) {
 	if b.stopping.Load() {
 		return
 	}
+	if b.ha != nil && b.fence() {
+		b.drop(reasonFenced) // the lease ended: the active instance gets the redelivery
+		return
+	}
 	b.stats.push(p.Scope, p.Kind)
 	rec := b.newRecord(p, r)
 	b.submit(ctx, rec)

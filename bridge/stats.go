@@ -25,9 +25,10 @@ const (
 	reasonClosed       = "closed"       // the bridge closed before the record was acked: left unanswered
 	reasonCanceled     = "canceled"     // the push's context ended before it was handed to Kafka: left unanswered
 	reasonSpool        = "spool"        // the spool could not take a record (disk full, I/O error): left unanswered
+	reasonFenced       = "fenced"       // HA: this instance's lease ended: left unanswered for the active one
 )
 
-var produceReasons = [...]string{reasonAttempt, reasonTooLarge, reasonInvalid, reasonUnauthorized, reasonOther, reasonClosed, reasonCanceled, reasonSpool}
+var produceReasons = [...]string{reasonAttempt, reasonTooLarge, reasonInvalid, reasonUnauthorized, reasonOther, reasonClosed, reasonCanceled, reasonSpool, reasonFenced}
 
 // counters are the bridge's counts. /status (Stats) and /metrics (the
 // Metrics collector) both read these, so each event is counted once.

@@ -107,6 +107,12 @@ func (c *RunCommand) newConsole(send controlSender) *console {
 		winRecs: cfg.WindowRecords, winBytes: cfg.WindowBytes,
 		gather: c.reg, bridge: c.bridge, session: c.Session, ready: c.ready,
 		stopping: c.stopping.Load, send: send, log: c.log.With("component", "console"),
+		role: func() string {
+			if r := c.bridge.Role(); r != bridge.RoleSingle {
+				return r.String()
+			}
+			return "active"
+		},
 	}
 	c.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "rtm2kafka", Name: "active",

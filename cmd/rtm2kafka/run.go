@@ -147,7 +147,7 @@ func (c *RunCommand) Start(ctx context.Context) error {
 		Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplication,
 		Logger: c.log.With("component", "bridge"), Metrics: metrics,
 		SpoolDir: cfg.SpoolDir, SpoolMaxBytes: cfg.SpoolMaxBytes, SpoolAckBudget: cfg.SpoolAckBudget,
-		SpoolMaxAge: cfg.SpoolMaxAge,
+		SpoolMaxAge: cfg.SpoolMaxAge, HA: cfg.haConfig(),
 	})
 	if err != nil {
 		return err // bridge errors carry their own "bridge:" prefix
@@ -202,15 +202,17 @@ func (c *RunCommand) runBridge(ctx context.Context, s *settings, metrics *bridge
 	if err := retry(ctx, c.log, what, func() error { return prepare(ctx) }); err != nil {
 		return err
 	}
-	var listen rtm.ListenState
+	var listen rtm.ListenState // a standby listens to nothing until it is active
 	var offset int64
-	if err := retry(ctx, c.log, "restore the listen state from the control topic on "+kafkaAt, func() (err error) {
-		listen, offset, err = c.bridge.RestoreListen(ctx, s.listen)
-		return err
-	}); err != nil {
-		return err
+	if !cfg.HA {
+		if err := retry(ctx, c.log, "restore the listen state from the control topic on "+kafkaAt, func() (err error) {
+			listen, offset, err = c.bridge.RestoreListen(ctx, s.listen)
+			return err
+		}); err != nil {
+			return err
+		}
+		c.log.Info("listen state restored", "listen", listen, "control_offset", offset)
 	}
-	c.log.Info("listen state restored", "listen", listen, "control_offset", offset)
 
 	connOpts := []rtm.ConnOption{
 		rtm.WithKeepalive(cfg.RTMPingInterval, cfg.RTMPingTimeout),
@@ -241,7 +243,11 @@ func (c *RunCommand) runBridge(ctx context.Context, s *settings, metrics *bridge
 
 	errc := make(chan error, 2)
 	go func() { errc <- sess.Run(ctx, c.bridge) }()
-	go func() { errc <- c.bridge.RunControl(ctx, sess, offset) }()
+	if cfg.HA {
+		go func() { errc <- c.bridge.RunHA(ctx, sess, s.listen) }()
+	} else {
+		go func() { errc <- c.bridge.RunControl(ctx, sess, offset) }()
+	}
 	err := <-errc
 	c.cancel()
 	if err2 := <-errc; err == nil || errors.Is(err, context.Canceled) {
@@ -272,6 +278,11 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) 
 func (c *RunCommand) Shutdown(ctx context.Context) error {
 	c.stopping.Store(true)
 	var errs []error
+	if sess := c.session.Load(); sess != nil && c.Config.HA {
+		if err := c.bridge.Handover(ctx, sess); err != nil {
+			c.log.Warn("handover", "err", err)
+		}
+	}
 	if err := c.bridge.Shutdown(ctx); err != nil {
 		st := c.bridge.Stats()
 		errs = append(errs, fmt.Errorf("drain did not finish: %d records (%d bytes) in flight left unanswered (the gateway redelivers them): %w",
@@ -349,6 +360,7 @@ func (c *RunCommand) status() any {
 		"stopping":   c.stopping.Load(),
 		"bridge":     c.bridge.Stats(),
 		"kafka":      c.bridge.KafkaStatus(),
+		"ha":         c.bridge.HAStatus(),
 		"spool":      c.bridge.SpoolStatus(),
 	}
 	if sess := c.session.Load(); sess != nil {

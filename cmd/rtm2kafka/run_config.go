@@ -46,6 +46,10 @@ type RunConfig struct {
 	KafkaBatchTimeout time.Duration `env:"KAFKA_BATCH_TIMEOUT" help:"removed: renamed KAFKA_LINGER"`
 	WindowRecords     int           `env:"BRIDGE_WINDOW_RECORDS" envDefault:"10000" help:"records in flight to Kafka before the gateway is back-pressured"`
 	WindowBytes       int64         `env:"BRIDGE_WINDOW_BYTES" envDefault:"67108864" help:"bytes in flight to Kafka before the gateway is back-pressured"`
+	HA                bool          `env:"BRIDGE_HA" envDefault:"false" help:"high availability: join BRIDGE_GROUP; one instance is active, the others stand by (set on every instance)"`
+	HAGroup           string        `env:"BRIDGE_GROUP" help:"HA consumer group id; default <prefix>.bridge"`
+	HASessionTimeout  time.Duration `env:"BRIDGE_SESSION_TIMEOUT" envDefault:"6s" help:"HA: a silent active loses its role after this long (broker minimum: group.min.session.timeout.ms, 6 s by default)"`
+	HAInstance        string        `env:"BRIDGE_INSTANCE" help:"HA: this instance's name in logs and /status; default host-pid"`
 
 	SpoolDir       string        `env:"SPOOL_DIR" help:"durable spool directory: pushes Kafka does not ack in time are fsynced here and answered; empty = no spool"`
 	SpoolMaxBytes  int64         `env:"SPOOL_MAX_BYTES" envDefault:"1073741824" help:"spool disk budget in bytes; when full the gateway is back-pressured"`
@@ -171,6 +175,14 @@ func (c *RunConfig) validate() (*settings, error) {
 		return nil, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
 	return s, nil
+}
+
+// haConfig is the bridge's HA setting: nil unless BRIDGE_HA.
+func (c *RunConfig) haConfig() *bridge.HAConfig {
+	if !c.HA {
+		return nil
+	}
+	return &bridge.HAConfig{Group: c.HAGroup, SessionTimeout: c.HASessionTimeout, Instance: c.HAInstance}
 }
 
 // parseListenAll reads "p2p,group,room,ev" (any subset) or "none".
