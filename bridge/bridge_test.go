@@ -12,7 +12,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/rtm2kafka/rtm2kafka/integration/kafkatest"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
@@ -84,7 +83,7 @@ func TestHandlePushProducesThenAnswers(t *testing.T) {
 
 	for i := 0; i < 4; i++ {
 		p := &pushes[i]
-		msgs := kafkatest.ReadAll(t, brokers, wantTopic[i], 1, 10*time.Second)
+		msgs := readAllKafkaGo(t, brokers, wantTopic[i], 1, 10*time.Second)
 		if len(msgs) != 1 {
 			t.Fatalf("push %d: %d records in %s", i, len(msgs), wantTopic[i])
 		}
@@ -110,7 +109,7 @@ func TestHandlePushProducesThenAnswers(t *testing.T) {
 		}
 	}
 
-	dead := kafkatest.ReadAll(t, brokers, r.DeadLetterTopic(), 2, 10*time.Second)
+	dead := readAllKafkaGo(t, brokers, r.DeadLetterTopic(), 2, 10*time.Second)
 	if len(dead) != 2 {
 		t.Fatalf("%d dead letters, want 2", len(dead))
 	}
@@ -160,7 +159,7 @@ func TestOrderPerKey(t *testing.T) {
 		}
 	}
 	topic := b.router.Topic(&rtm.Push{Scope: rtm.ScopeP2P, Kind: rtm.KindChat})
-	msgs := kafkatest.ReadAll(t, brokers, topic, keys*per, 15*time.Second)
+	msgs := readAllKafkaGo(t, brokers, topic, keys*per, 15*time.Second)
 	if len(msgs) != keys*per {
 		t.Fatalf("read %d records, want %d", len(msgs), keys*per)
 	}

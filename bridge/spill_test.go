@@ -17,7 +17,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/rtm2kafka/rtm2kafka/bridge/spool"
-	"github.com/rtm2kafka/rtm2kafka/integration/kafkatest"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
@@ -69,7 +68,7 @@ func readChecked(t *testing.T, brokers []string, topic string) (distinct map[str
 	// new readers before failing.
 	var msgs []kafka.Message
 	for try := 1; try <= 3 && int64(len(msgs)) != n; try++ {
-		msgs = kafkatest.ReadAll(t, brokers, topic, int(n), 20*time.Second)
+		msgs = readAllKafkaGo(t, brokers, topic, int(n), 20*time.Second)
 		if int64(len(msgs)) != n {
 			t.Logf("read %d records of %d (try %d)", len(msgs), n, try)
 		}
