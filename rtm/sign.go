@@ -36,8 +36,9 @@ func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
 // Secret can be shown as JSON without the key.
 func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
 
-// MarshalText returns "[redacted]" (used by encoding/json for map keys, by
-// encoding/xml, and by other text encoders).
+// MarshalText returns "[redacted]" (used by encoding/xml and other text
+// encoders; encoding/json writes a map key of string kind as it is, so
+// never key a map by a Secret).
 func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // Format prints "[redacted]" for every verb (quoted for %q).
