@@ -268,6 +268,10 @@ func (d *Daemon) Log() string {
 // Done is closed when the process has exited.
 func (d *Daemon) Done() <-chan struct{} { return d.done }
 
+// Get fetches path from the ops server and returns the status code and
+// body as they are (for checks on the raw text, such as a secret scan).
+func (d *Daemon) Get(ctx context.Context, path string) (int, []byte, error) { return d.get(ctx, path) }
+
 // get fetches path from the ops server.
 func (d *Daemon) get(ctx context.Context, path string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.HTTPAddr+path, nil)
