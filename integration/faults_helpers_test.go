@@ -132,26 +132,25 @@ func leakSample(t *testing.T, d *integration.Daemon) (gor, rss float64) {
 	return g, r
 }
 
-// settledSample waits until the daemon's goroutine count is the same three
-// samples in a row (500 ms apart, at most 15 s) and returns that sample.
+// settledSample waits until the daemon's goroutine count has not changed
+// for a second (sampled at most every 250 ms, at most 15 s) and returns
+// the last sample; a count that never settles is returned as it is (the
+// leak check judges it).
 func settledSample(t *testing.T, d *integration.Daemon) (gor, rss float64) {
 	t.Helper()
-	var prev float64 = -1
-	same := 0
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	last, since, sampled := -1.0, time.Now(), time.Time{}
+	_ = integration.WaitFor(ctxFor(t, 15*time.Second), "a settled goroutine count", func() bool {
+		if time.Since(sampled) < 250*time.Millisecond {
+			return false // a scrape costs the daemon goroutines of its own: not too often
+		}
+		sampled = time.Now()
 		gor, rss = leakSample(t, d)
-		if gor == prev {
-			same++
-		} else {
-			same = 0
+		if gor != last {
+			last, since = gor, sampled
 		}
-		prev = gor
-		if same >= 2 || time.Now().After(deadline) {
-			return gor, rss
-		}
-		time.Sleep(500 * time.Millisecond) // sampling period while settling
-	}
+		return time.Since(since) >= time.Second
+	}) // not settled within 15 s: the sample as it is
+	return gor, rss
 }
 
 // spoolEmpty waits until d's spool holds nothing and d is not spilling.
