@@ -467,14 +467,8 @@ func TestConnBackpressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := int64(sent + 1)
-	deadline := time.After(ctWaitFor)
-	for handled.Load() < want {
-		select {
-		case <-deadline:
-			t.Fatalf("handled %d of %d frames after release (conn err %v)", handled.Load(), want, srv.Err())
-		case <-time.After(time.Millisecond):
-		}
-	}
+	testkit.Eventually(t, ctWaitFor, func() bool { return handled.Load() >= want },
+		"%d frames handled after the release", want)
 }
 
 func TestConnKeepaliveKillsSilentPeer(t *testing.T) {
