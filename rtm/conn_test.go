@@ -712,7 +712,11 @@ func TestConnEncryptedStream(t *testing.T) {
 					}
 				})
 				cli, srv := ctPair(t, cliH, ctEchoServer(t),
-					[]ConnOption{WithEncryption(pub, bits), WithKeepalive(50*time.Millisecond, 25*time.Millisecond)},
+					// Ping after 100 ms of silence, dead after 300 ms: 200 ms
+					// for the answer, which a loaded 2-core machine under
+					// -race needs (50/25 ms died there: "nothing received
+					// for 100ms (limit 100ms)").
+					[]ConnOption{WithEncryption(pub, bits), WithKeepalive(100*time.Millisecond, 100*time.Millisecond)},
 					[]ConnOption{WithServerKey(priv)})
 				for i := range 50 {
 					ans, err := cli.Call(context.Background(), "echo", ctMapInt("i", int64(i)))
@@ -745,13 +749,13 @@ func TestConnEncryptedStream(t *testing.T) {
 					}
 				}
 				// Idle now: only encrypted *ping round trips keep the client
-				// alive past its 100 ms limit.
+				// alive past its 300 ms limit.
 				select {
 				case <-cli.Done():
 					t.Fatalf("client died: %v", cli.Err())
 				case <-srv.Done():
 					t.Fatalf("server died: %v", srv.Err())
-				case <-time.After(400 * time.Millisecond):
+				case <-time.After(700 * time.Millisecond):
 				}
 			})
 		}
