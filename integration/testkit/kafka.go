@@ -286,7 +286,9 @@ func partitionsOf(ctx context.Context, adm *kadm.Client, topic string) ([]kadm.P
 // from its start up to that end and stops. Records written meanwhile are
 // not waited for, so the answer is a consistent snapshot: every partition
 // complete up to the same moment. Records come partition after partition,
-// each in offset order. A topic that does not exist reads as empty.
+// each in offset order. A topic that does not exist reads as empty. It
+// expects offsets without gaps up to the end (no transactions, no
+// compaction), as the bridge writes them; otherwise it waits for ctx.
 func ReadToEnd(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
 	adm, err := NewClient(brokers)
 	if err != nil {
