@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rtm2kafka/rtm2kafka/bridge"
 	"github.com/rtm2kafka/rtm2kafka/integration"
+	"github.com/rtm2kafka/rtm2kafka/integration/testkit"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 	"github.com/rtm2kafka/rtm2kafka/rtm/rtmsim"
 )
@@ -87,25 +88,12 @@ func TestControlOps(t *testing.T) {
 		{"big", `{"id":"big","op":"add","uids":[` + strings.Join(ids, ",") + `]}`, "20000 ids, more than 10000"},
 		{"mix", `{"id":"mix","op":"set_all","p2p":true,"gids":[1]}`, `set_all takes only the flags`},
 	}
-	tr := &kafka.Transport{MetadataTTL: 100 * time.Millisecond}
-	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{Addr: kafka.TCP(e.Brokers...), Topic: integration.Router(t, e.Prefix).ControlTopic(),
-		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: tr}
-	defer w.Close()
-	wctx := ctxFor(t, 20*time.Second)
+	// The client retries until the broker's metadata lists the daemon's new
+	// control topic (testkit sets UnknownTopicRetries(-1)), within the
+	// produce's context.
+	cl := testkit.ClientFor(t, e.Brokers, kgo.DefaultProduceTopic(integration.Router(t, e.Prefix).ControlTopic()))
 	for _, c := range invalid {
-		// Retried: the broker's metadata may not list the daemon's new
-		// control topic yet.
-		for {
-			err := w.WriteMessages(wctx, kafka.Message{Key: []byte(c.id), Value: []byte(c.value)})
-			if err == nil {
-				break
-			}
-			if wctx.Err() != nil {
-				t.Fatalf("produce %s: %v", c.id, err)
-			}
-			time.Sleep(100 * time.Millisecond) // a retry pause, not a wait for a state
-		}
+		testkit.Produce(t, cl, &kgo.Record{Key: []byte(c.id), Value: []byte(c.value)})
 	}
 	// A valid command after them: its result proves the invalid ones were
 	// handled (results are written in order) and the loop goes on.

@@ -21,7 +21,8 @@
 //     waits for the exit code. Its stderr (JSON logs at debug level) goes to
 //     a file that is printed when the test fails.
 //   - [ReadTopic] and [ReadTopics] read topics from the first offset of
-//     every partition up to the end as of the call, and [DecodeRecord]
+//     every partition up to the end offsets as of the call
+//     ([testkit.ReadToEnd], franz-go), and [DecodeRecord]
 //     turns a record into a [Record] with its headers and JSON value
 //     (integers decoded as int64, never float64).
 //   - [Ledger] is the exactness checker: plugged into
@@ -32,6 +33,9 @@
 //     scripts/kafka.sh (other ports, another state directory) for outage
 //     tests: stopping or killing it never disturbs the shared broker
 //     (KAFKA_BROKERS, 127.0.0.1:19092) that other packages test against.
+//
+// Waiting, leak checks, Kafka clients and topic helpers come from the
+// shared kit [testkit], also used by the rtm and bridge tests.
 //
 // Tests never skip for a missing broker: [kafkatest.Brokers] fails them
 // with the command that starts one (`scripts/kafka.sh start` and

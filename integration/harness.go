@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rtm2kafka/rtm2kafka/bridge"
+	"github.com/rtm2kafka/rtm2kafka/integration/testkit"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 	"github.com/rtm2kafka/rtm2kafka/rtm/rtmsim"
 )
@@ -267,6 +268,10 @@ func (d *Daemon) Log() string {
 // Done is closed when the process has exited.
 func (d *Daemon) Done() <-chan struct{} { return d.done }
 
+// Get fetches path from the ops server and returns the status code and
+// body as they are (for checks on the raw text, such as a secret scan).
+func (d *Daemon) Get(ctx context.Context, path string) (int, []byte, error) { return d.get(ctx, path) }
+
 // get fetches path from the ops server.
 func (d *Daemon) get(ctx context.Context, path string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.HTTPAddr+path, nil)
@@ -406,16 +411,12 @@ func (d *Daemon) Wait(ctx context.Context) (int, error) {
 	}
 }
 
-// WaitFor polls cond every 50 ms until it returns true or ctx ends, and
-// returns ctx's error annotated with what (for conditions no simulator or
-// daemon event signals).
+// WaitFor polls cond until it returns true or ctx ends ([testkit.Wait]),
+// and returns ctx's error annotated with what (for conditions no simulator
+// or daemon event signals).
 func WaitFor(ctx context.Context, what string, cond func() bool) error {
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("integration: waiting for %s: %w", what, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := testkit.Wait(ctx, what, cond); err != nil {
+		return fmt.Errorf("integration: %w", err)
 	}
 	return nil
 }

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,9 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rtm2kafka/rtm2kafka/integration/kafkatest"
+	"github.com/rtm2kafka/rtm2kafka/integration/testkit"
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
 
@@ -49,89 +48,21 @@ func Prefix(t testing.TB, brokers []string) string {
 		names := append(r.Topics(), r.DeadLetterTopic(), r.ControlTopic(), r.ControlResultsTopic())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-		_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: names}) // best effort: unknown topics are fine
+		_ = testkit.DeleteTopics(ctx, brokers, names...) // best effort: the broker may be gone (a private one)
 	})
 	return p
 }
 
 // ReadTopic reads every record of topic from the first offset of each
-// partition up to the partition's end as of the call. Records are in
-// partition order, partitions one after the other. A topic that does not
-// exist reads as empty.
-func ReadTopic(ctx context.Context, brokers []string, topic string) ([]kafka.Message, error) {
-	parts, err := kafkatest.Partitions(ctx, brokers, topic)
+// partition up to the partition's end offset as of the call
+// ([testkit.ReadToEnd]). Records are in partition order, partitions one
+// after the other. A topic that does not exist reads as empty.
+func ReadTopic(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
+	recs, err := testkit.ReadToEnd(ctx, brokers, topic)
 	if err != nil {
-		if errors.Is(err, kafka.UnknownTopicOrPartition) {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("integration: read %s: %w", topic, err)
 	}
-	tr := &kafka.Transport{DialTimeout: 5 * time.Second}
-	defer tr.CloseIdleConnections()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 15 * time.Second}
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, p := range parts {
-		req.Topics[topic] = append(req.Topics[topic], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
-	}
-	res, err := c.ListOffsets(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("integration: list offsets of %s: %w", topic, err)
-	}
-	var out []kafka.Message
-	for _, po := range res.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("integration: list offsets of %s/%d: %w", topic, po.Partition, po.Error)
-		}
-		for off := po.FirstOffset; off < po.LastOffset; {
-			fr, err := c.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: po.Partition, Offset: off,
-				MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 500 * time.Millisecond})
-			if err != nil {
-				return nil, fmt.Errorf("integration: fetch %s/%d@%d: %w", topic, po.Partition, off, err)
-			}
-			if fr.Error != nil {
-				return nil, fmt.Errorf("integration: fetch %s/%d@%d: %w", topic, po.Partition, off, fr.Error)
-			}
-			for {
-				r, err := fr.Records.ReadRecord()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					return nil, fmt.Errorf("integration: fetch %s/%d@%d: %w", topic, po.Partition, off, err)
-				}
-				if r.Offset < off || r.Offset >= po.LastOffset {
-					continue
-				}
-				m := kafka.Message{Topic: topic, Partition: po.Partition, Offset: r.Offset, Time: r.Time}
-				if m.Key, err = readBytes(r.Key); err == nil {
-					m.Value, err = readBytes(r.Value)
-				}
-				if err != nil {
-					return nil, fmt.Errorf("integration: read %s/%d@%d: %w", topic, po.Partition, r.Offset, err)
-				}
-				for _, h := range r.Headers {
-					m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: bytes.Clone(h.Value)})
-				}
-				out = append(out, m)
-				off = r.Offset + 1
-			}
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("integration: read %s: %w", topic, ctx.Err())
-			}
-		}
-	}
-	return out, nil
-}
-
-func readBytes(b kafka.Bytes) ([]byte, error) {
-	if b == nil {
-		return nil, nil
-	}
-	defer b.Close()
-	out := make([]byte, b.Len())
-	_, err := io.ReadFull(b, out)
-	return out, err
+	return recs, nil
 }
 
 // ReadTopics reads every topic with [ReadTopic] and decodes each record
@@ -217,8 +148,8 @@ func strOrB64(s, b64 *string, name string) ([]byte, error) {
 
 // DecodeRecord decodes a data record's JSON value (unknown fields are
 // errors, so a schema change shows up) and its headers.
-func DecodeRecord(m kafka.Message) (Record, error) {
-	r := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key),
+func DecodeRecord(m *kgo.Record) (Record, error) {
+	r := Record{Topic: m.Topic, Partition: int(m.Partition), Offset: m.Offset, Key: string(m.Key),
 		Headers: make(map[string]string, len(m.Headers)), Raw: m.Value}
 	for _, h := range m.Headers {
 		r.Headers[h.Key] = string(h.Value)

@@ -17,8 +17,10 @@ import (
 const redacted = "[redacted]"
 
 // Secret is an RTM project secret key. It prints as "[redacted]" with every
-// fmt verb and in slog, so it cannot leak into logs or errors by accident;
-// convert it with string(s) only where the key itself is needed.
+// fmt verb, in slog, and when marshalled as JSON or text (encoding/json,
+// any encoder that honours encoding.TextMarshaler), so it cannot leak into
+// logs, errors, /status or a dumped config by accident; convert it with
+// string(s) only where the key itself is needed.
 type Secret string
 
 // String returns "[redacted]".
@@ -29,6 +31,15 @@ func (Secret) GoString() string { return redacted }
 
 // LogValue makes slog print "[redacted]".
 func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON encodes "[redacted]" as a JSON string, so a struct holding a
+// Secret can be shown as JSON without the key.
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalText returns "[redacted]" (used by encoding/xml and other text
+// encoders; encoding/json writes a map key of string kind as it is, so
+// never key a map by a Secret).
+func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // Format prints "[redacted]" for every verb (quoted for %q).
 func (Secret) Format(f fmt.State, verb rune) { writeRedacted(f, verb) }

@@ -11,24 +11,37 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
+
+// admin is a kadm client for broker; close it with closeAdmin.
+func admin(broker string) (*kadm.Client, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DialTimeout(10*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("bench: client for %s: %w", broker, err)
+	}
+	return kadm.NewClient(cl), nil
+}
 
 // topicsWithPrefix lists the topics whose name starts with prefix+".".
 func topicsWithPrefix(ctx context.Context, broker, prefix string) (map[string][]int, error) {
-	c, err := kafka.DialContext(ctx, "tcp", broker)
+	adm, err := admin(broker)
 	if err != nil {
-		return nil, fmt.Errorf("bench: dial %s: %w", broker, err)
+		return nil, err
 	}
-	defer c.Close()
-	parts, err := c.ReadPartitions()
+	defer adm.Close()
+	tds, err := adm.ListTopics(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("bench: read partitions: %w", err)
+		return nil, fmt.Errorf("bench: list topics: %w", err)
 	}
 	out := make(map[string][]int)
-	for _, p := range parts {
-		if strings.HasPrefix(p.Topic, prefix+".") {
-			out[p.Topic] = append(out[p.Topic], p.ID)
+	for name, td := range tds {
+		if !strings.HasPrefix(name, prefix+".") {
+			continue
+		}
+		for _, p := range td.Partitions.Numbers() {
+			out[name] = append(out[name], int(p))
 		}
 	}
 	return out, nil
@@ -54,26 +67,26 @@ func sampleRecordSizes(ctx context.Context, broker, prefix string, perPartition 
 		return rs, err
 	}
 	var wValue, wKH float64
-	for topic, parts := range tps {
+	for topic := range tps {
 		if strings.Contains(topic, "control") || strings.Contains(topic, "dead") || strings.HasSuffix(topic, ".dlq") {
 			continue
 		}
+		parts, err := sampleTopic(ctx, broker, topic, perPartition)
+		if err != nil {
+			return rs, err
+		}
 		var tCount int64
 		var tValue float64
-		for _, p := range parts {
-			count, sumV, sumKH, n, err := samplePartition(ctx, broker, topic, p, perPartition)
-			if err != nil {
-				return rs, err
-			}
-			if n == 0 {
+		for _, ps := range parts {
+			if ps.n == 0 {
 				continue
 			}
-			rs.Records += count
-			rs.Sampled += n
-			wValue += float64(count) * float64(sumV) / float64(n)
-			wKH += float64(count) * float64(sumKH) / float64(n)
-			tCount += count
-			tValue += float64(count) * float64(sumV) / float64(n)
+			rs.Records += ps.count
+			rs.Sampled += ps.n
+			wValue += float64(ps.count) * float64(ps.sumV) / float64(ps.n)
+			wKH += float64(ps.count) * float64(ps.sumKH) / float64(ps.n)
+			tCount += ps.count
+			tValue += float64(ps.count) * float64(ps.sumV) / float64(ps.n)
 		}
 		if tCount > 0 {
 			rs.ValueByTopic[topic] = tValue / float64(tCount)
@@ -86,41 +99,77 @@ func sampleRecordSizes(ctx context.Context, broker, prefix string, perPartition 
 	return rs, nil
 }
 
-func samplePartition(ctx context.Context, broker, topic string, part, max int) (count, sumV, sumKH int64, n int, err error) {
-	c, err := kafka.DialLeader(ctx, "tcp", broker, topic, part)
+// partSample is what sampleTopic measured in one partition.
+type partSample struct {
+	count       int64 // records in the partition
+	sumV, sumKH int64 // value bytes; key and header bytes
+	n           int   // records read
+}
+
+// sampleTopic reads up to max of the last records of every partition of
+// topic (up to the end offsets listed first; at most 10 s).
+func sampleTopic(ctx context.Context, broker, topic string, max int) (map[int32]*partSample, error) {
+	adm, err := admin(broker)
 	if err != nil {
-		return 0, 0, 0, 0, fmt.Errorf("bench: dial leader %s/%d: %w", topic, part, err)
+		return nil, err
 	}
-	defer c.Close()
-	first, last, err := c.ReadOffsets()
+	defer adm.Close()
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
 	if err != nil {
-		return 0, 0, 0, 0, fmt.Errorf("bench: offsets %s/%d: %w", topic, part, err)
+		return nil, fmt.Errorf("bench: start offsets of %s: %w", topic, err)
 	}
-	count = last - first
-	if count == 0 {
-		return 0, 0, 0, 0, nil
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
 	}
-	from := max64(first, last-int64(max))
-	if _, err := c.Seek(from, kafka.SeekAbsolute); err != nil {
-		return 0, 0, 0, 0, fmt.Errorf("bench: seek %s/%d: %w", topic, part, err)
+	if err != nil {
+		return nil, fmt.Errorf("bench: end offsets of %s: %w", topic, err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	batch := c.ReadBatch(1, 64<<20)
-	defer batch.Close()
-	for off := from; off < last; off++ {
-		m, err := batch.ReadMessage()
-		if err != nil {
-			break
+	out := map[int32]*partSample{}
+	from := map[int32]kgo.Offset{}
+	left := map[int32]int64{}
+	ends.Each(func(e kadm.ListedOffset) {
+		st, _ := starts.Lookup(topic, e.Partition)
+		out[e.Partition] = &partSample{count: e.Offset - st.Offset}
+		if e.Offset > st.Offset {
+			from[e.Partition] = kgo.NewOffset().At(max64(st.Offset, e.Offset-int64(max)))
+			left[e.Partition] = e.Offset
 		}
-		sumV += int64(len(m.Value))
-		kh := len(m.Key)
-		for _, h := range m.Headers {
-			kh += len(h.Key) + len(h.Value)
-		}
-		sumKH += int64(kh)
-		n++
+	})
+	if len(from) == 0 {
+		return out, nil
 	}
-	return count, sumV, sumKH, n, nil
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))
+	if err != nil {
+		return nil, fmt.Errorf("bench: consumer for %s: %w", topic, err)
+	}
+	defer cl.Close()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for len(left) > 0 && rctx.Err() == nil {
+		cl.PollFetches(rctx).EachRecord(func(r *kgo.Record) {
+			end, ok := left[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			ps := out[r.Partition]
+			ps.sumV += int64(len(r.Value))
+			kh := len(r.Key)
+			for _, h := range r.Headers {
+				kh += len(h.Key) + len(h.Value)
+			}
+			ps.sumKH += int64(kh)
+			ps.n++
+			if r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+		})
+	}
+	return out, nil // a partition cut short by the 10 s bound is sampled with what was read
 }
 
 func max64(a, b int64) int64 {
@@ -130,20 +179,15 @@ func max64(a, b int64) int64 {
 	return b
 }
 
-// kafkaClient is a kafka-go admin client for broker.
-func kafkaClient(broker string) *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(broker), Timeout: 60 * time.Second}
-}
-
-// createTopic creates topic with partitions.
+// createTopic creates topic with partitions (the broker's replication
+// factor).
 func createTopic(ctx context.Context, broker, topic string, partitions int) error {
-	res, err := kafkaClient(broker).CreateTopics(ctx, &kafka.CreateTopicsRequest{
-		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: -1}},
-	})
+	adm, err := admin(broker)
 	if err != nil {
-		return fmt.Errorf("bench: create topic %s: %w", topic, err)
+		return err
 	}
-	if err := res.Errors[topic]; err != nil {
+	defer adm.Close()
+	if _, err := adm.CreateTopic(ctx, int32(partitions), -1, nil, topic); err != nil {
 		return fmt.Errorf("bench: create topic %s: %w", topic, err)
 	}
 	return nil
@@ -162,7 +206,15 @@ func deleteTopics(ctx context.Context, broker, prefix string) error {
 	for t := range tps {
 		names = append(names, t)
 	}
-	_, err = kafkaClient(broker).DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: names})
+	adm, err := admin(broker)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	res, err := adm.DeleteTopics(ctx, names...)
+	if err == nil {
+		err = res.Error()
+	}
 	if err != nil {
 		return fmt.Errorf("bench: delete topics: %w", err)
 	}

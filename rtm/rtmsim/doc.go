@@ -11,8 +11,15 @@
 // traffic with [Server.Publish], [Server.PublishEvent] or the load generator
 // [Server.Generate]; an official server SDK can also send messages with
 // sendmsg / sendgroupmsg / sendroommsg. Fault switches ([Server.DropAll],
-// [Server.SetPaused], [Server.SendMalformed], [Server.RejectListen],
+// [Server.Drop], [Server.SetPaused], [Server.SendMalformed],
+// [Server.RejectListen], [Server.SetRejectFunc], [Server.SetRefuse],
 // [Server.SetAcceptDelay]) exercise a client's recovery paths.
+//
+// For tests of a client, connections are numbered from 1 in accept order;
+// [Config.OnQuest] reports every RTM quest with its connection, form,
+// signature and answer code; [Server.AcceptTimes], [Server.ListenOf] and
+// [Server.Go] / [Server.GoPush] / [Server.Send] (a gateway ping, a raw or
+// invalid push, an unknown method, on one connection) complete the view.
 //
 // # What is like the real gateway
 //

@@ -40,15 +40,34 @@ func (c *simConn) HandleQuest(_ context.Context, f *rtm.Frame, _ []byte, r rtm.R
 		return
 	}
 	s.st.quests.Add(1)
-	if code, ex := s.verify(method, f.Payload); code != 0 {
+	q := Quest{Conn: c.id, Method: method, At: time.Now(), N: c.counts[method]}
+	c.counts[method]++
+	if method == "setlisten" {
+		q.Form = setlistenForm(f.Payload)
+	}
+	q.Sig, _ = rtm.DecodeSignature(f.Payload) // a bad one fails verify below
+	code, ex := s.verify(method, f.Payload)
+	if fn := s.rejectFn.Load(); code == 0 && fn != nil {
+		code, ex = (*fn)(q)
+	}
+	if code != 0 {
+		q.Code = code
+		s.onQuest(q)
 		s.answerError(r, code, ex)
 		return
 	}
 	switch method {
 	case "setlisten", "addlisten", "removelisten":
-		c.handleListen(method, f.Payload, r)
+		c.handleListen(q, f.Payload, r)
 	default:
-		c.handleSend(method, f.Payload, r)
+		c.handleSend(q, f.Payload, r)
+	}
+}
+
+// onQuest reports q to Config.OnQuest, if set.
+func (s *Server) onQuest(q Quest) {
+	if s.cfg.OnQuest != nil {
+		s.cfg.OnQuest(q)
 	}
 }
 
@@ -161,10 +180,13 @@ func payloadKeys(payload []byte) (map[string]bool, error) {
 
 // handleListen applies setlisten / addlisten / removelisten to the
 // connection's listen state, then answers.
-func (c *simConn) handleListen(method string, payload []byte, r rtm.Reply) {
+func (c *simConn) handleListen(q Quest, payload []byte, r rtm.Reply) {
 	s := c.s
+	method := q.Method
 	if code := s.rejectCode.Load(); code != 0 {
 		if s.rejectLeft.Add(-1) >= 0 {
+			q.Code = int(code)
+			s.onQuest(q)
 			s.answerError(r, int(code), "rtmsim: listen quest rejected by RejectListen")
 			return
 		}
@@ -172,7 +194,9 @@ func (c *simConn) handleListen(method string, payload []byte, r rtm.Reply) {
 	}
 	change, err := s.decodeListen(c, method, payload)
 	if err != nil {
-		s.answerError(r, decodeCode(err), err.Error())
+		q.Code = decodeCode(err)
+		s.onQuest(q)
+		s.answerError(r, q.Code, err.Error())
 		return
 	}
 	s.mu.Lock()
@@ -185,6 +209,7 @@ func (c *simConn) handleListen(method string, payload []byte, r rtm.Reply) {
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.st.listens.Add(1)
+	s.onQuest(q)
 	if err := r.OK(); err != nil {
 		s.log.Debug("rtmsim: listen answer not sent", "conn", c.id, "err", err)
 	}
@@ -266,19 +291,25 @@ func (s *Server) decodeListen(c *simConn, method string, payload []byte) ([]rtm.
 // handleSend serves sendmsg / sendgroupmsg / sendroommsg from an SDK
 // client: it answers {mtime} and pushes the message to every covering
 // connection.
-func (c *simConn) handleSend(method string, payload []byte, r rtm.Reply) {
+func (c *simConn) handleSend(sq Quest, payload []byte, r rtm.Reply) {
 	s := c.s
+	method := sq.Method
 	var q rtm.SendMsg
 	if err := q.Decode(payload); err != nil {
-		s.answerError(r, decodeCode(err), err.Error())
+		sq.Code = decodeCode(err)
+		s.onQuest(sq)
+		s.answerError(r, sq.Code, err.Error())
 		return
 	}
 	if q.Method() != method {
+		sq.Code = codeKeyNotFound
+		s.onQuest(sq)
 		s.answerError(r, codeKeyNotFound, fmt.Sprintf("rtmsim: %s: missing key %q", method, targetKey(method)))
 		return
 	}
 	mtime := s.now().UnixMilli()
 	s.st.sends.Add(1)
+	s.onQuest(sq)
 	ans := rtm.SendMsgAnswer{MTime: mtime}
 	if err := rtm.AnswerPayload(r, ans.AppendPayload(nil)); err != nil {
 		s.log.Debug("rtmsim: send answer not sent", "conn", c.id, "err", err)

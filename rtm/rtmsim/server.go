@@ -98,6 +98,13 @@ type Config struct {
 	// block. Pings and malformed pushes are not reported.
 	OnAnswered func(scope rtm.Scope, from, to, mid int64, ok, late bool)
 
+	// OnQuest, when set, is called for every RTM quest a client sends
+	// (listen and send quests; not *key, *ping or unknown methods) once its
+	// answer is decided and just before it is sent, so a client that has
+	// its answer finds the quest reported. It runs on the connection's
+	// reader goroutine and must not block or call back into the Server.
+	OnQuest func(Quest)
+
 	// Logger receives connection and fault events at debug/info level.
 	// Default: discard.
 	Logger *slog.Logger
@@ -124,12 +131,14 @@ type Server struct {
 	held      []*message    // pushes held back while paused
 	orphans   []*pending    // redeliveries waiting for a covering connection
 
-	nextID      atomic.Uint64
 	paused      atomic.Bool
 	resume      chan struct{} // closed when unpaused; guarded by mu
 	acceptDelay atomic.Int64  // nanoseconds
 	rejectCode  atomic.Int64
 	rejectLeft  atomic.Int64
+	rejectFn    atomic.Pointer[func(Quest) (int, string)]
+	refuse      atomic.Bool
+	acceptTimes []time.Time // guarded by mu; index i is connection i+1
 
 	replay replayCache
 	st     counters
@@ -257,8 +266,16 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("rtmsim: accept: %w", err)
 		}
 		s.st.accepted.Add(1)
+		s.mu.Lock()
+		s.acceptTimes = append(s.acceptTimes, time.Now())
+		id := uint64(len(s.acceptTimes))
+		s.mu.Unlock()
+		if s.refuse.Load() {
+			_ = nc.Close() // SetRefuse: the client sees its connection closed
+			continue
+		}
 		s.wg.Add(1)
-		go s.serveConn(nc)
+		go s.serveConn(nc, id)
 	}
 }
 
@@ -308,12 +325,14 @@ type simConn struct {
 	remote string
 	conn   *rtm.Conn
 
+	counts map[string]int // quests per method; reader goroutine only
+
 	// Guarded by s.mu.
 	state    rtm.ListenState
 	listened bool // a listen quest has succeeded on it
 }
 
-func (s *Server) serveConn(nc net.Conn) {
+func (s *Server) serveConn(nc net.Conn, id uint64) {
 	defer s.wg.Done()
 	if d := time.Duration(s.acceptDelay.Load()); d > 0 {
 		t := time.NewTimer(d)
@@ -325,7 +344,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			return
 		}
 	}
-	c := &simConn{s: s, id: s.nextID.Add(1), remote: nc.RemoteAddr().String()}
+	c := &simConn{s: s, id: id, remote: nc.RemoteAddr().String(), counts: map[string]int{}}
 	opts := []rtm.ConnOption{rtm.WithMaxPayload(s.cfg.MaxPayload), rtm.WithLogger(s.log)}
 	if s.cfg.ServerKey != nil {
 		opts = append(opts, rtm.WithServerKey(s.cfg.ServerKey))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -15,12 +14,15 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/rtm2kafka/rtm2kafka/integration/testkit"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 )
 
 const (
 	testPID    = 11000001
 	testSecret = rtm.Secret("s3cr:et key")
+	// waitFor bounds every wait on a condition; generous for a loaded machine.
+	waitFor = 10 * time.Second
 )
 
 // testServer is a simulator with the signer its test clients share: two
@@ -174,18 +176,6 @@ func codeOf(err error) int {
 		return e.Code
 	}
 	return -1
-}
-
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // rawPayload encodes a signed quest payload from a map (for shapes the rtm
@@ -419,7 +409,7 @@ func TestPushCoverage(t *testing.T) {
 	if got, want := mids(uid7.waitPushes(2)), []int64{103, 104}; !slices.Equal(got, want) {
 		t.Errorf("uid-7 listener got mids %v, want %v", got, want)
 	}
-	eventually(t, "all answers", func() bool { st := s.Stats(); return st.Answered == 8 })
+	testkit.Eventually(t, waitFor, func() bool { st := s.Stats(); return st.Answered == 8 }, "all answers")
 	st := s.Stats()
 	if st.Sent != 8 || st.NotCovered != 3 || st.Sends != 1 || st.Pending != 0 {
 		t.Errorf("stats: %+v", st)
@@ -468,11 +458,11 @@ func TestAnswerCounting(t *testing.T) {
 		}
 	}
 	c.waitPushes(4)
-	eventually(t, "answers 1 and 2", func() bool { st := s.Stats(); return st.Answered == 1 && st.Errored == 1 })
+	testkit.Eventually(t, waitFor, func() bool { st := s.Stats(); return st.Answered == 1 && st.Errored == 1 }, "answers 1 and 2")
 	time.Sleep(350 * time.Millisecond) // past AnswerTimeout (300 ms) on purpose: the next answer must be late
 	close(release)
-	eventually(t, "overdue answer", func() bool { return s.Stats().Overdue == 1 })
-	eventually(t, "unanswered push", func() bool { return s.Stats().Unanswered == 1 })
+	testkit.Eventually(t, waitFor, func() bool { return s.Stats().Overdue == 1 }, "overdue answer")
+	testkit.Eventually(t, waitFor, func() bool { return s.Stats().Unanswered == 1 }, "unanswered push")
 	st := s.Stats()
 	if st.Sent != 4 || st.Answered != 1 || st.Errored != 1 || st.Overdue != 1 || st.Unanswered != 1 || st.Pending != 0 || st.Redelivered != 0 {
 		t.Errorf("stats: %+v", st)
@@ -506,7 +496,7 @@ func TestRedeliverAfterTimeout(t *testing.T) {
 	if gs[0].mid != 77 || gs[1].mid != 77 || !bytes.Equal(gs[0].msg, gs[1].msg) {
 		t.Errorf("redelivery differs: %+v", gs)
 	}
-	eventually(t, "outcomes", func() bool { st := s.Stats(); return st.Answered == 1 && st.Unanswered == 1 })
+	testkit.Eventually(t, waitFor, func() bool { st := s.Stats(); return st.Answered == 1 && st.Unanswered == 1 }, "outcomes")
 	if st := s.Stats(); st.Sent != 2 || st.Redelivered != 1 || st.Pending != 0 {
 		t.Errorf("stats: %+v", st)
 	}
@@ -525,14 +515,14 @@ func TestRedeliverAfterDrop(t *testing.T) {
 		t.Fatalf("DropAll closed %d, want 1", n)
 	}
 	<-c.conn.Done()
-	eventually(t, "orphaned push", func() bool { return s.Stats().Unanswered == 1 })
+	testkit.Eventually(t, waitFor, func() bool { return s.Stats().Unanswered == 1 }, "orphaned push")
 	// A new connection that listens to room 3 gets the message again.
 	c2 := dial(t, s)
 	c2.mustCall(&rtm.SetListenIDs{RIDs: []int64{3}})
 	if g := c2.waitPushes(1); g[0].mid != 88 || g[0].scope != rtm.ScopeRoom {
 		t.Errorf("redelivered %+v", g[0])
 	}
-	eventually(t, "answer", func() bool { return s.Stats().Answered == 1 })
+	testkit.Eventually(t, waitFor, func() bool { return s.Stats().Answered == 1 }, "answer")
 	if st := s.Stats(); st.Redelivered != 1 || st.Sent != 2 {
 		t.Errorf("stats: %+v", st)
 	}
@@ -598,7 +588,7 @@ func TestEncryptedStreamMode(t *testing.T) {
 			if g.event != "logout" || g.uid != 5 || g.data != "bye" {
 				t.Errorf("event %+v", g)
 			}
-			eventually(t, "answer", func() bool { return s.Stats().Answered == 1 })
+			testkit.Eventually(t, waitFor, func() bool { return s.Stats().Answered == 1 }, "answer")
 			// A plaintext client still works on the same server.
 			p := dial(t, s)
 			p.mustCall(&rtm.SetListenAll{Ev: true})
@@ -672,7 +662,7 @@ func TestEncryptedPackageMode(t *testing.T) {
 	if _, err := pw.Write(rtm.AppendAnswer(nil, f.Seq, rtm.FlagMsgpack)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "answer", func() bool { return s.Stats().Answered == 1 })
+	testkit.Eventually(t, waitFor, func() bool { return s.Stats().Answered == 1 }, "answer")
 }
 
 func TestGenerate(t *testing.T) {
@@ -844,7 +834,7 @@ func TestSendMalformed(t *testing.T) {
 			t.Errorf("malformed push %d: err %v, want one mentioning %s", i, gs[i].err, want)
 		}
 	}
-	eventually(t, "error answers", func() bool { return s.Stats().MalformedErrored == 3 })
+	testkit.Eventually(t, waitFor, func() bool { return s.Stats().MalformedErrored == 3 }, "error answers")
 	if st := s.Stats(); st.MalformedSent != 3 || st.Sent != 0 {
 		t.Errorf("stats %+v", st)
 	}
@@ -882,7 +872,7 @@ func TestPausedAndPing(t *testing.T) {
 	if _, _ = s.Publish(&rtm.Push{Scope: rtm.ScopeRoom, From: 1, To: 2, MID: 2}); s.Stats().Held != 2 {
 		t.Errorf("held %d, want 2", s.Stats().Held)
 	}
-	eventually(t, "pings while paused", func() bool { return s.Stats().PingsAnswered >= 3 })
+	testkit.Eventually(t, waitFor, func() bool { return s.Stats().PingsAnswered >= 3 }, "pings while paused")
 	if len(c.got()) != 0 {
 		t.Error("pushed while paused")
 	}
@@ -910,7 +900,7 @@ func TestAcceptDelay(t *testing.T) {
 }
 
 func TestCloseJoinsGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := testkit.StableGoroutines()
 	s := New(Config{PID: testPID, Secret: testSecret, PingInterval: time.Millisecond, Redeliver: true})
 	if err := s.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
@@ -927,7 +917,7 @@ func TestCloseJoinsGoroutines(t *testing.T) {
 	}
 	<-c.conn.Done()
 	_ = c.conn.Close()
-	eventually(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
+	testkit.WaitGoroutines(t, before)
 	if st := s.Stats(); st.Unanswered != 1 || st.Pending != 0 {
 		t.Errorf("stats after Close: %+v", st)
 	}
@@ -946,7 +936,7 @@ func TestServeContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ctx, ln) }()
-	eventually(t, "Serve to register its listener", func() bool { return s.Addr() == ln.Addr().String() })
+	testkit.Eventually(t, waitFor, func() bool { return s.Addr() == ln.Addr().String() }, "Serve to register its listener")
 	c := dial(t, &testServer{s, rtm.NewSigner(testPID, testSecret)})
 	c.mustCall(&rtm.SetListenAll{P2P: true})
 	cancel()
@@ -1026,4 +1016,109 @@ func TestAtLeastOnceAcrossDrop(t *testing.T) {
 		t.Errorf("%d distinct messages answered OK, want %d (result %+v, stats %+v)", sum, total, r.res, s.Stats())
 	}
 	t.Logf("A got %d pushes, B %d; redelivered %d", len(a.got()), len(b.got()), r.res.Redelivered)
+}
+
+// TestTestHooks: the hooks client tests use — the quest report, a reject
+// function, refused connections, accept times, per-connection listen state,
+// calls and pushes to one connection, dropping one connection.
+func TestTestHooks(t *testing.T) {
+	var mu sync.Mutex
+	var quests []Quest
+	s := startServer(t, Config{PID: testPID, Secret: testSecret, OnQuest: func(q Quest) {
+		mu.Lock()
+		quests = append(quests, q)
+		mu.Unlock()
+	}})
+	c := dial(t, s)
+	c.mustCall(&rtm.SetListenAll{P2P: true})
+	c.mustCall(&rtm.SetListenIDs{GIDs: []int64{7}, RIDs: []int64{}, UIDs: []int64{}, Events: []string{}})
+	s.SetRejectFunc(func(q Quest) (int, string) {
+		if q.Method == "addlisten" && q.N == 0 {
+			return 200032, "too many"
+		}
+		return 0, ""
+	})
+	if got := codeOf(c.call(&rtm.AddListen{GIDs: []int64{8}})); got != 200032 {
+		t.Fatalf("rejected addlisten: code %d, want 200032", got)
+	}
+	c.mustCall(&rtm.AddListen{GIDs: []int64{9}}) // N == 1: passes
+	s.SetRejectFunc(nil)
+	mu.Lock()
+	got := slices.Clone(quests)
+	mu.Unlock()
+	type row struct {
+		conn   uint64
+		method string
+		form   string
+		n      int
+		code   int
+	}
+	var rows []row
+	for _, q := range got {
+		rows = append(rows, row{q.Conn, q.Method, q.Form, q.N, q.Code})
+		if q.Sig.PID != testPID || q.Sig.Salt == 0 || q.At.IsZero() {
+			t.Errorf("quest %+v: signature or time missing", q)
+		}
+	}
+	want := []row{{1, "setlisten", "all", 0, 0}, {1, "setlisten", "ids", 1, 0}, {1, "addlisten", "", 0, 200032}, {1, "addlisten", "", 1, 0}}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("quests %+v, want %+v", rows, want)
+	}
+	if st, ok := s.ListenOf(1); !ok || !st.P2P || !slices.Equal(st.GIDs, []int64{7, 9}) {
+		t.Fatalf("ListenOf(1) = %+v, %v; want p2p and gids [7 9]", st, ok)
+	}
+	if _, ok := s.ListenOf(2); ok {
+		t.Fatal("ListenOf(2): no such connection, want false")
+	}
+
+	// Calls and pushes to one connection, and their answers.
+	if err := <-s.GoPush(1, &rtm.Push{Scope: rtm.ScopeGroup, From: 1, To: 3, MID: 5, Msg: []byte("x")}); err != nil {
+		t.Fatalf("GoPush: %v", err)
+	}
+	if g := c.waitPushes(1); g[0].scope != rtm.ScopeGroup || g[0].to != 3 || g[0].mid != 5 {
+		t.Fatalf("pushed %+v", g[0])
+	}
+	if err := s.Call(t.Context(), 1, "ping", nil); err != nil {
+		t.Fatalf("Call ping: %v", err)
+	}
+	if err := s.Send(1, "whatever", nil); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if err := <-s.Go(7, "ping", nil); !errors.Is(err, ErrNoConn) {
+		t.Fatalf("Go to no connection: %v, want ErrNoConn", err)
+	}
+	if st := s.Stats(); st.Sent != 0 {
+		t.Errorf("Stats().Sent = %d: test calls must not be counted", st.Sent)
+	}
+
+	// Refused connections are accepted and closed at once, and numbered.
+	s.SetRefuse(true)
+	refused, err := rtm.Dial(t.Context(), s.Addr(), c, rtm.WithKeepalive(0, 0))
+	if err == nil {
+		select {
+		case <-refused.Done():
+		case <-time.After(waitFor):
+			t.Fatal("refused connection stayed open")
+		}
+		_ = refused.Close()
+	}
+	s.SetRefuse(false)
+	if n := len(s.AcceptTimes()); n != 2 {
+		t.Fatalf("AcceptTimes: %d, want 2 (one served, one refused)", n)
+	}
+	c3 := dial(t, s)
+	c3.mustCall(&rtm.SetListenAll{Room: true})
+	if _, ok := s.ListenOf(3); !ok {
+		t.Fatal("third connection not numbered 3")
+	}
+	if err := s.Drop(1); err != nil {
+		t.Fatal(err)
+	}
+	<-c.conn.Done()
+	if err := s.WaitConns(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Drop(1); !errors.Is(err, ErrNoConn) {
+		t.Fatalf("Drop of a closed connection: %v, want ErrNoConn", err)
+	}
 }
