@@ -252,6 +252,16 @@ func TestOrderPerKey(t *testing.T) {
 	}
 }
 
+// waitClosed waits for ch to be closed; the bound only catches a hang.
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("still waiting for %s after a minute", what)
+	}
+}
+
 // windowWaiters reports whether somebody waits on the window now.
 func windowWaiters(w *window) bool {
 	w.mu.Lock()
@@ -301,7 +311,7 @@ func TestWindowBackpressure(t *testing.T) {
 	if err := b.cl.Flush(ctxFor(t, 30*time.Second)); err != nil { // end the linger: the acks free room
 		t.Fatalf("Flush: %v", err)
 	}
-	<-returned
+	waitClosed(t, returned, "HandlePush to return")
 	if n := ackedAtReturn.Load(); n < 1 {
 		t.Fatalf("the 11th push returned with %d records acked: it must wait for an ack", n)
 	}
@@ -337,7 +347,7 @@ func TestHandlePushCancelled(t *testing.T) {
 		return windowWaiters(b.win), "no waiter on the window"
 	})
 	cancel()
-	<-returned
+	waitClosed(t, returned, "HandlePush to return")
 	if err := b.cl.Flush(ctxFor(t, 30*time.Second)); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
