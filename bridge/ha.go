@@ -95,6 +95,7 @@ type ha struct {
 	generation atomic.Int32
 	lastHB     atomic.Int64 // unix nanos of the last group response read
 	fenced     atomic.Bool  // the lease ended while active: pushes are not answered
+	handing    atomic.Bool  // Handover runs: a revocation must not stop listening yet
 	takeovers  atomic.Uint64
 	handovers  atomic.Uint64
 	lastTake   atomic.Int64 // ms from the last assignment to listening
@@ -267,6 +268,9 @@ func (b *Bridge) RunHA(ctx context.Context, lc ListenController, defaults rtm.Li
 		<-term.done
 		term = nil
 		h.setRole(RoleStandby)
+		if h.handing.Load() && !h.fenced.Load() {
+			return // Handover stops listening once the new active listens
+		}
 		// Stop listening at once; a failure is logged: the lease has
 		// already ended, so pushes are left unanswered meanwhile.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -424,6 +428,7 @@ func (b *Bridge) Handover(ctx context.Context, lc ListenController) error {
 	if err != nil {
 		ends = nil
 	}
+	h.handing.Store(others > 0)
 	group.LeaveGroup()
 	if others <= 0 {
 		b.log.Warn("bridge: HA: no standby in the group: stopping without a handover (pushes find no listener until another instance starts)")
