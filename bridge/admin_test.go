@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/rtm2kafka/rtm2kafka/integration/testkit"
 )
 
 // lockedBuf is a goroutine-safe log sink.
@@ -37,14 +39,14 @@ func (l *lockedBuf) String() string {
 // EnsureTopics creates them (twice is fine), warns about a control topic
 // made wrongly by hand, and then CheckTopics and CheckWritable pass.
 func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
-	brokers := testBrokers(t)
+	brokers := testkit.Brokers(t)
 	r := testRouter(t)
-	_, adm := kafkaClient(t, brokers)
+	adm := testkit.Admin(testkit.ClientFor(t, brokers))
 	all := append(r.Topics(), r.DeadLetterTopic(), r.ControlTopic(), r.ControlResultsTopic())
 	t.Cleanup(func() { deleteTopics(brokers, all...) })
 	// A control topic made by hand, wrongly: two partitions, finite retention.
 	ctx := ctxFor(t, 60*time.Second)
-	if err := createTopic(ctx, adm, r.ControlTopic(), 2, nil); err != nil {
+	if err := testkit.CreateTopicErr(ctx, brokers, r.ControlTopic(), 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("60000")}}, r.ControlTopic())
@@ -78,7 +80,7 @@ func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
 		case r.ControlTopic():
 			want = 2 // made by hand, left alone
 		}
-		if err := waitTopic(ctx, adm, tp, want); err != nil {
+		if err := testkit.WaitTopic(ctx, brokers, tp, want); err != nil {
 			t.Fatalf("topic %s: %v", tp, err)
 		}
 	}
@@ -100,7 +102,7 @@ func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
 // one partition, unlimited retention.
 func TestEnsureTopicsControlConfig(t *testing.T) {
 	b, brokers := testBridge(t, nil)
-	_, adm := kafkaClient(t, brokers)
+	adm := testkit.Admin(testkit.ClientFor(t, brokers))
 	ctx := ctxFor(t, 30*time.Second)
 	if w := b.checkControlTopic(ctx, adm); len(w) != 0 {
 		t.Fatalf("control topic made by EnsureTopics has warnings: %v", w)
@@ -122,7 +124,7 @@ func TestCheckWritableNamesCause(t *testing.T) {
 		{"no-such-broker.invalid:9092", "no-such-broker.invalid", "cannot resolve host"},
 	} {
 		t.Run(c.cause, func(t *testing.T) {
-			checkNoLeak(t)
+			testkit.CheckLeaks(t)
 			b, err := New(Config{Brokers: []string{c.broker}})
 			if err != nil {
 				t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/rtm2kafka/rtm2kafka/integration/testkit"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
@@ -32,7 +33,6 @@ var testNowMs = time.Now().UnixMilli()
 // fires only once the record is in Kafka.
 func TestHandlePushProducesThenAnswers(t *testing.T) {
 	b, brokers := testBridge(t, nil)
-	_, adm := kafkaClient(t, brokers)
 	r := b.router
 	pushes := []rtm.Push{
 		{Scope: rtm.ScopeP2P, Kind: rtm.KindChat, From: 101, To: 202, MType: 30, MID: 1, Msg: []byte("hello"), Attrs: []byte("{}"), MTime: 1700000000000},
@@ -54,7 +54,7 @@ func TestHandlePushProducesThenAnswers(t *testing.T) {
 		reply := rtm.NewReply(func(code int, ex string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			n, err := recordCount(ctx, adm, topic)
+			n, err := testkit.Count(ctx, brokers, topic)
 			if err != nil {
 				n = -1
 				t.Errorf("push %d: count records: %v", i, err)
@@ -406,7 +406,7 @@ func TestShutdownDrains(t *testing.T) {
 // it without an answer and returns; Run then says ErrClosed. The bounds
 // only catch a hang.
 func TestCloseWithKafkaUnreachable(t *testing.T) {
-	checkNoLeak(t)
+	testkit.CheckLeaks(t)
 	b, err := New(Config{Brokers: []string{"127.0.0.1:1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -517,9 +517,7 @@ func TestRefusedByBroker(t *testing.T) {
 	_, _ = rand.Read(noise)
 	big := rtm.Push{Scope: rtm.ScopeGroup, Kind: rtm.KindMessage, From: 1, To: 9, MType: 88, MID: 1, Msg: noise, MsgBinary: true}
 	b, brokers := testBridge(t, func(c *Config) {
-		_, adm := kafkaClient(t, c.Brokers)
-		max := "2000"
-		if err := createTopic(ctxFor(t, 60*time.Second), adm, c.Router.Topic(&big), 6, map[string]*string{"max.message.bytes": &max}); err != nil {
+		if err := testkit.CreateTopicErr(ctxFor(t, 60*time.Second), c.Brokers, c.Router.Topic(&big), 6, map[string]string{"max.message.bytes": "2000"}); err != nil {
 			t.Fatalf("create topic: %v", err)
 		}
 	})
@@ -577,12 +575,13 @@ func headerBytes(rec *record) int {
 // TestNoGoroutineLeft: after Close, the bridge's and the client's
 // goroutines are gone.
 func TestNoGoroutineLeft(t *testing.T) {
-	brokers := testBrokers(t)
+	brokers := testkit.Brokers(t)
 	r := testRouter(t)
-	_, adm := kafkaClient(t, brokers) // before the leak check: closed after it
-	defer deleteTopics(brokers, append(r.Topics(), r.DeadLetterTopic(), r.ControlTopic(), r.ControlResultsTopic())...)
+	defer func() {
+		deleteTopics(brokers, append(r.Topics(), r.DeadLetterTopic(), r.ControlTopic(), r.ControlResultsTopic())...)
+	}()
 	t.Run("bridge", func(t *testing.T) {
-		checkNoLeak(t)
+		testkit.CheckLeaks(t)
 		b, err := New(Config{Brokers: brokers, Router: r, Partitions: 2})
 		if err != nil {
 			t.Fatal(err)
@@ -591,7 +590,7 @@ func TestNoGoroutineLeft(t *testing.T) {
 		if err := b.EnsureTopics(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := waitTopic(ctx, adm, r.Topic(&rtm.Push{Scope: rtm.ScopeP2P, Kind: rtm.KindChat}), 2); err != nil {
+		if err := testkit.WaitTopic(ctx, brokers, r.Topic(&rtm.Push{Scope: rtm.ScopeP2P, Kind: rtm.KindChat}), 2); err != nil {
 			t.Fatal(err)
 		}
 		rs := newReplies(50)
@@ -616,7 +615,7 @@ func TestTopicGoneThenBack(t *testing.T) {
 	b, brokers := testBridge(t, func(c *Config) {
 		c.ClientOpts = append(c.ClientOpts, kgo.WithHooks(metadataCounter{&metaReads}))
 	})
-	_, adm := kafkaClient(t, brokers)
+	adm := testkit.Admin(testkit.ClientFor(t, brokers))
 	p := rtm.Push{Scope: rtm.ScopeRoom, Kind: rtm.KindCmd, From: 1, To: 5, MType: 32, MID: 1, Msg: []byte("x")}
 	topic := b.router.Topic(&p)
 	rs := newReplies(3)
@@ -656,7 +655,7 @@ func TestTopicGoneThenBack(t *testing.T) {
 	}
 
 	// Phase 4: the topic is back; the record is produced and answered.
-	if err := createTopic(ctxFor(t, 60*time.Second), adm, topic, 6, nil); err != nil {
+	if err := testkit.CreateTopicErr(ctxFor(t, 60*time.Second), brokers, topic, 6, nil); err != nil {
 		t.Fatalf("recreate topic: %v", err)
 	}
 	rs.wait(t, 1, 90*time.Second)

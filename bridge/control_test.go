@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/rtm2kafka/rtm2kafka/integration/testkit"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 )
 
@@ -82,10 +83,10 @@ type keyedResult struct {
 // results and returns them in order.
 func readResults(t *testing.T, b *Bridge, brokers []string, n int) []keyedResult {
 	t.Helper()
-	_, adm := kafkaClient(t, brokers)
 	topic := b.router.ControlResultsTopic()
+	ctx := ctxFor(t, 60*time.Second)
 	eventually(t, 60*time.Second, fmt.Sprintf("%d results in %s", n, topic), func() (bool, string) {
-		got, err := recordCount(ctxFor(t, 10*time.Second), adm, topic)
+		got, err := testkit.Count(ctx, brokers, topic)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -109,7 +110,7 @@ func readResults(t *testing.T, b *Bridge, brokers []string, n int) []keyedResult
 // offset); a later restore rebuilds exactly the accepted state.
 func TestControlRestoreAndRun(t *testing.T) {
 	b, brokers := testBridge(t, func(c *Config) { c.Now = nil })
-	produceRaw(t, brokers, b.router.ControlTopic(), nil,
+	produceRaw(t, brokers, b.router.ControlTopic(),
 		`{"id":"a","op":"add","gids":[1,2]}`,
 		`not json`,
 		`{"id":"b","op":"set_all","p2p":true}`,
@@ -155,7 +156,7 @@ func TestControlRestoreAndRun(t *testing.T) {
 	}
 
 	// Garbage written by someone else gets a result keyed by its offset.
-	produceRaw(t, brokers, b.router.ControlTopic(), nil, `[1,2]`, `{"id":"h","op":"add","gids":[1.5]}`)
+	produceRaw(t, brokers, b.router.ControlTopic(), `[1,2]`, `{"id":"h","op":"add","gids":[1.5]}`)
 	got := readResults(t, b, brokers, 10)
 	if len(got) != 10 {
 		t.Fatalf("%d results, want 10", len(got))
@@ -211,7 +212,7 @@ func TestControlRestoreAndRun(t *testing.T) {
 // returning its offset, even when later commands have results.
 func TestRestoreListenSkipsRefused(t *testing.T) {
 	b, brokers := testBridge(t, nil)
-	produceRaw(t, brokers, b.router.ControlTopic(), nil,
+	produceRaw(t, brokers, b.router.ControlTopic(),
 		`{"id":"a","op":"add","gids":[1]}`,
 		`{"id":"b","op":"add","gids":[2]}`,
 		`{"id":"c","op":"add","gids":[3]}`,
@@ -225,7 +226,7 @@ func TestRestoreListenSkipsRefused(t *testing.T) {
 		}
 		return string(v)
 	}
-	produceRaw(t, brokers, b.router.ControlResultsTopic(), nil,
+	produceRaw(t, brokers, b.router.ControlResultsTopic(),
 		result("a", 0, true),
 		result("b", 1, false), // refused by the gateway
 		result("c", 2, true),
@@ -247,7 +248,7 @@ func TestRestoreListenSkipsRefused(t *testing.T) {
 // and its result is keyed by the id read from the record's start.
 func TestBigCommandResultKeyedByID(t *testing.T) {
 	b, brokers := testBridge(t, nil)
-	_, adm := kafkaClient(t, brokers)
+	adm := testkit.Admin(testkit.ClientFor(t, brokers))
 	ctx := ctxFor(t, 60*time.Second)
 	topic := b.router.ControlTopic()
 	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kadm.StringPtr("4194304")}}, topic)
@@ -263,7 +264,7 @@ func TestBigCommandResultKeyedByID(t *testing.T) {
 		t.Fatalf("command of %d bytes is not over the limit", len(big))
 	}
 	// The topic config may take a moment to reach the partition leader.
-	cl, _ := kafkaClient(t, brokers, kgo.ProducerBatchMaxBytes(8<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl := testkit.ClientFor(t, brokers, kgo.ProducerBatchMaxBytes(8<<20), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	eventually(t, 60*time.Second, "the broker takes the big command", func() (bool, string) {
 		err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(big)}).FirstErr()
 		return err == nil, fmt.Sprint(err)
