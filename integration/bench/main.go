@@ -89,6 +89,15 @@ type scenarioResult struct {
 	// rate: the broker's own latency at the load of the 50% run.
 	Ceiling50 *ceiling `json:"ceiling_at_50,omitempty"`
 	Ratio     float64  `json:"ratio"` // bridge max / ceiling records/s
+	// Raw and Raw50 are the Kafka half's yardstick: a plain franz-go
+	// produce loop with the bridge's record shape, as fast as it goes and
+	// paced at 50% of the bridge's max.
+	Raw   *rawResult `json:"raw_franz_go,omitempty"`
+	Raw50 *rawResult `json:"raw_franz_go_at_50,omitempty"`
+	// CPUPerPushUs50 is the bridge's CPU per answered push at 50% of max;
+	// CPURatio50 divides it by Raw50's CPU per record (target ≤ 2.5).
+	CPUPerPushUs50 float64 `json:"bridge_cpu_us_per_push_at_50"`
+	CPURatio50     float64 `json:"cpu_ratio_at_50"`
 	Error     string   `json:"error,omitempty"`
 }
 
@@ -369,6 +378,9 @@ func runScenario(ctx context.Context, o options, e *env, sc scenario, prefix, lo
 			label, lc.Rate, p.AnsweredPerSec, p.P50Ms, p.P99Ms, p.P999Ms, p.PeakRSSMiB, p.GCPauseMs, p.CPUCores, p.BrokerCores, p.DriverCores, p.MachineCores)
 	}
 	br.stop()
+	if ctx.Err() == nil && res.Records.AvgValue > 0 {
+		rawYardstick(ctx, o, prefix, &res)
+	}
 	if o.ceilingOn && ctx.Err() == nil && res.Records.AvgValue > 0 {
 		size := int(math.Round(res.Records.AvgValue))
 		n := int64(1.5 * res.MaxPerSec * o.dur.Seconds())
@@ -533,6 +545,19 @@ func printTable(w *os.File, rep report) {
 			pair(func(p *phaseResult) float64 { return p.GCPauseMs }, "%.1f"), c50)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "\nKafka-half yardstick (raw franz-go produce loop, same record shape and topics, acks=all, idempotent):\n")
+	for _, s := range rep.Scenarios {
+		if s.Raw == nil {
+			continue
+		}
+		line := fmt.Sprintf("  %s %s: raw %.0f rec/s at %.2f µs CPU/rec (bridge max %.0f/s = %.2f× raw)",
+			sizeName(s.Body), s.Mix, s.Raw.PerSec, s.Raw.CPUUsPerRec, s.MaxPerSec, s.MaxPerSec/s.Raw.PerSec)
+		if s.Raw50 != nil {
+			line += fmt.Sprintf("; at 50%%: bridge %.2f µs CPU/push vs raw %.2f µs/rec = %.2f× (target ≤ 2.5)",
+				s.CPUPerPushUs50, s.Raw50.CPUUsPerRec, s.CPURatio50)
+		}
+		fmt.Fprintln(w, line)
+	}
 	if rep.Outage != nil {
 		o := rep.Outage
 		fmt.Fprintf(w, "\nKafka outage under load: peak RSS %.1f MiB before, %.1f MiB during %.0f s outage (window %d records / %d MiB); answered before %d, after restart %d; overdue %d, unanswered %d\n",
