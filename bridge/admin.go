@@ -47,7 +47,9 @@ func (b *Bridge) EnsureTopics(ctx context.Context) error {
 		}
 	}
 	check(adm.CreateTopics(ctx, int32(b.cfg.Partitions), rf, nil, data...))
-	check(adm.CreateTopics(ctx, 1, rf, forever, b.router.ControlTopic(), b.router.ControlResultsTopic()))
+	if len(errs) == 0 {
+		check(adm.CreateTopics(ctx, 1, rf, forever, b.router.ControlTopic(), b.router.ControlResultsTopic()))
+	}
 	return errors.Join(errs...)
 }
 
@@ -138,6 +140,15 @@ func (b *Bridge) CheckWritable(ctx context.Context) error {
 	}
 	b.writableAt, b.writableErr = time.Now(), err
 	return err
+}
+
+// KafkaProblem says which brokers cannot be reached and why ("" when the
+// last attempt to each succeeded), for /readyz while the bridge prepares.
+func (b *Bridge) KafkaProblem() string {
+	if f := b.health.failing(); len(f) > 0 {
+		return "kafka brokers unreachable: " + strings.Join(f, "; ")
+	}
+	return ""
 }
 
 // KafkaStatus is the Kafka side of /status.

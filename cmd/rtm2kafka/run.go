@@ -330,6 +330,9 @@ func (c *RunCommand) ready(ctx context.Context) error {
 	}
 	sess := c.session.Load()
 	if sess == nil {
+		if p := c.bridge.KafkaProblem(); p != "" {
+			return errors.New("preparing Kafka topics and the listen state: " + p)
+		}
 		return errors.New("preparing Kafka topics and the listen state")
 	}
 	if st := sess.State(); st.State != rtm.Listening {
