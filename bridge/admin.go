@@ -25,7 +25,10 @@ func (b *Bridge) EnsureTopics(ctx context.Context) error {
 	forever := map[string]*string{"retention.ms": kadm.StringPtr("-1"), "retention.bytes": kadm.StringPtr("-1")}
 	rf := int16(b.cfg.ReplicationFactor)
 	data := append(b.router.Topics(), b.router.DeadLetterTopic())
-	var errs []error
+	var (
+		errs    []error
+		created []string
+	)
 	check := func(rs kadm.CreateTopicResponses, err error) {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("bridge: create topics: %s", DescribeKafkaError(err)))
@@ -34,6 +37,7 @@ func (b *Bridge) EnsureTopics(ctx context.Context) error {
 		for _, r := range rs.Sorted() {
 			switch {
 			case r.Err == nil:
+				created = append(created, r.Topic)
 				b.log.Info("bridge: created topic", slog.String("topic", r.Topic), slog.Int("partitions", int(r.NumPartitions)))
 			case errors.Is(r.Err, kerr.TopicAlreadyExists):
 				if r.Topic == b.router.ControlTopic() {
@@ -50,7 +54,38 @@ func (b *Bridge) EnsureTopics(ctx context.Context) error {
 	if len(errs) == 0 {
 		check(adm.CreateTopics(ctx, 1, rf, forever, b.router.ControlTopic(), b.router.ControlResultsTopic()))
 	}
+	if len(errs) == 0 && len(created) > 0 {
+		// New partitions have no leader for a moment: wait for them here,
+		// quietly, so that the first reads and writes do not fail.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := (Backoff{Min: 20 * time.Millisecond, Max: 500 * time.Millisecond}).Retry(wctx, func() error {
+			return topicsLed(wctx, adm, created)
+		}, nil); err != nil {
+			errs = append(errs, fmt.Errorf("bridge: topics created but without leaders after 30 s: %w", err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// topicsLed reports an error until every partition of topics has a leader.
+func topicsLed(ctx context.Context, adm *kadm.Client, topics []string) error {
+	td, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return err
+	}
+	for _, t := range topics {
+		d, ok := td[t]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			return fmt.Errorf("topic %s not ready", t)
+		}
+		for _, p := range d.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return fmt.Errorf("topic %s partition %d has no leader yet", t, p.Partition)
+			}
+		}
+	}
+	return nil
 }
 
 // CheckTopics reports the topics the bridge uses that do not exist, for a
