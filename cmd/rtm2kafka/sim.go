@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,11 +22,14 @@ type SimConfig struct {
 	Secret        rtm.Secret    `env:"RTM_SECRET" help:"project secret key clients must sign with (required unless RTM_SECRET_FILE)"`
 	SecretFile    rtm.Secret    `env:"RTM_SECRET_FILE,file" help:"file holding the secret key"`
 	KeyCurve      string        `env:"SIM_KEY_CURVE" help:"enable encryption with a fresh key on this curve (secp256r1 or secp256k1)"`
+	KeyFile       string        `env:"SIM_KEY_FILE" help:"enable encryption with this private key PEM (openssl ecparam -genkey or openssl genpkey; secp256r1, secp256k1), the same on every start; excludes SIM_KEY_CURVE"`
 	KeyOut        string        `env:"SIM_KEY_OUT" envDefault:"rtmsim-key.pem" help:"where to write the public key PEM for RTM_SERVER_KEY"`
 	Rate          float64       `env:"SIM_RATE" envDefault:"20" help:"generated messages per second; 0 = none"`
 	BodySize      int           `env:"SIM_BODY_SIZE" envDefault:"64" help:"body size of generated chat, cmd and custom messages, bytes"`
 	Binary        float64       `env:"SIM_BINARY" envDefault:"0.1" help:"fraction of generated bodies that are binary (0..1)"`
 	Keys          int           `env:"SIM_KEYS" envDefault:"20" help:"distinct targets per scope in generated traffic"`
+	Mix           string        `env:"SIM_MIX" help:"scope and kind weights of generated traffic, e.g. p2p=4,group=3,room=2,event=1,chat=5,audio=1,cmd=1,file=2,message=1 (those are the defaults)"`
+	Seed          uint64        `env:"SIM_SEED" help:"seed of generated traffic; 0 = a random one (logged, so a run can be repeated)"`
 	AnswerTimeout time.Duration `env:"SIM_ANSWER_TIMEOUT" envDefault:"5s" help:"how long a push waits for its answer before it counts as overdue"`
 	PingInterval  time.Duration `env:"SIM_PING_INTERVAL" envDefault:"30s" help:"interval of the gateway's ping push; 0 = off"`
 	Redeliver     bool          `env:"SIM_REDELIVER" envDefault:"false" help:"re-push messages whose push was not answered in time"`
@@ -52,8 +56,13 @@ func (c *SimCommand) Run(ctx context.Context, args []string) error {
 Runs a simulated RTM gateway: it checks the pid and signature of every quest,
 keeps each connection's listen state, pushes messages to the connections that
 listen to them (generated traffic at SIM_RATE, and whatever SDK clients send
-with sendmsg / sendgroupmsg / sendroommsg) and logs how many pushes were
-answered, overdue (answered after SIM_ANSWER_TIMEOUT) or never answered.
+with sendmsg / sendgroupmsg / sendroommsg / sendmsgs / broadcastmsg) and logs
+how many pushes were answered, overdue (answered after SIM_ANSWER_TIMEOUT) or
+never answered, in total and per connection (per_conn: conn:sent/answered/
+overdue/unanswered, * listening, x closed), and how many messages found no
+listening connection (no_listener). A message goes to every connection whose
+listen state covers it. Generated traffic waits for the first listener, then
+never again: what nobody listens to is counted as no_listener.
 
 Point the bridge at it with RTM_ENDPOINT=<SIM_ADDR> and the same RTM_PID and
 RTM_SECRET.
@@ -79,30 +88,55 @@ Configuration (environment variable, or the flag of the same name):
 		PID: cfg.PID, Secret: secret, AnswerTimeout: cfg.AnswerTimeout, PingInterval: cfg.PingInterval,
 		Redeliver: cfg.Redeliver, Logger: log,
 	}
-	if cfg.KeyCurve != "" {
-		key, err := rtm.GenerateServerKey(cfg.KeyCurve, rand.Reader)
+	mix, err := rtmsim.ParseMix(cfg.Mix)
+	if err != nil {
+		return fmt.Errorf("SIM_MIX: %w", err)
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+		seed = binary.LittleEndian.Uint64(b[:]) | 1
+	}
+	var key *rtm.ServerPrivateKey
+	switch {
+	case cfg.KeyFile != "" && cfg.KeyCurve != "":
+		return fmt.Errorf("configuration: set SIM_KEY_FILE (a fixed key) or SIM_KEY_CURVE (a fresh key), not both")
+	case cfg.KeyFile != "":
+		data, err := os.ReadFile(cfg.KeyFile)
 		if err != nil {
+			return fmt.Errorf("SIM_KEY_FILE: %w", err)
+		}
+		if key, err = rtmsim.ParseServerKeyPEM(data); err != nil {
+			return fmt.Errorf("SIM_KEY_FILE %s: %w", cfg.KeyFile, err)
+		}
+	case cfg.KeyCurve != "":
+		if key, err = rtm.GenerateServerKey(cfg.KeyCurve, rand.Reader); err != nil {
 			return fmt.Errorf("SIM_KEY_CURVE: %w", err)
 		}
+	}
+	if key != nil {
 		if err := os.WriteFile(cfg.KeyOut, key.PublicPEM(), 0o644); err != nil {
 			return fmt.Errorf("SIM_KEY_OUT: %w", err)
 		}
 		simCfg.ServerKey = key
-		log.Info("encryption enabled; give the bridge this public key", "RTM_SERVER_KEY", cfg.KeyOut, "curve", cfg.KeyCurve)
+		log.Info("encryption enabled; give the bridge this public key", "RTM_SERVER_KEY", cfg.KeyOut, "curve", key.Curve(), "fixed_key", cfg.KeyFile != "")
 	}
 	srv := rtmsim.New(simCfg)
 	if err := srv.Listen(cfg.Addr); err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
 	defer srv.Close()
-	log.Info("simulated RTM gateway listening", "addr", srv.Addr(), "pid", cfg.PID, "rate", cfg.Rate)
+	log.Info("simulated RTM gateway listening", "addr", srv.Addr(), "pid", cfg.PID, "rate", cfg.Rate, "mix", mix.String(), "seed", seed)
 
 	if cfg.Rate > 0 {
 		go func() {
-			for ctx.Err() == nil {
+			// One run per minute; run i uses seed+i, so the whole sequence
+			// repeats with the same SIM_SEED.
+			for i := uint64(0); ctx.Err() == nil; i++ {
 				_, err := srv.Generate(ctx, rtmsim.LoadConfig{
 					Rate: cfg.Rate, Duration: time.Minute, BodySize: cfg.BodySize, Binary: cfg.Binary,
-					Keys: cfg.Keys, WaitListener: true,
+					Keys: cfg.Keys, Mix: mix, Seed: seed + i, WaitListener: true,
 				})
 				if err != nil && !errors.Is(err, context.Canceled) {
 					log.Warn("load generator", "err", err)

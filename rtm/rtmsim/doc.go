@@ -7,10 +7,15 @@
 // signature of every RTM quest, keeps a listen state per connection, pushes
 // messages and events to the connections whose state covers them and counts
 // the fate of every push: answered in time, answered with an error, overdue
-// (answered after [Config.AnswerTimeout]) or unanswered. Tests inject
-// traffic with [Server.Publish], [Server.PublishEvent] or the load generator
-// [Server.Generate]; an official server SDK can also send messages with
-// sendmsg / sendgroupmsg / sendroommsg. Fault switches ([Server.DropAll],
+// (answered after [Config.AnswerTimeout]) or unanswered — in total and per
+// connection ([Stats.ByConn], [Server.ConnStats], [Config.OnOutcome]). A
+// message no live connection covers is not pushed and is counted as
+// no_listener ([Stats.NoListener]): the gap of a failover between two
+// bridges. Tests inject traffic with [Server.Publish], [Server.PublishEvent]
+// or the load generator [Server.Generate]; an official server SDK can also
+// send messages with sendmsg / sendgroupmsg / sendroommsg / sendmsgs /
+// broadcastmsg. A fixed server key can be loaded from the PEM openssl
+// writes ([ParseServerKeyPEM]); a load mix from text ([ParseMix]). Fault switches ([Server.DropAll],
 // [Server.Drop], [Server.SetPaused], [Server.SendMalformed],
 // [Server.RejectListen], [Server.SetRejectFunc], [Server.SetRefuse],
 // [Server.SetAcceptDelay]) exercise a client's recovery paths.
@@ -52,6 +57,18 @@
 //     bytes) is pushed again after the timeout, or after its connection
 //     died, to the same connection or the first live one that covers it; a
 //     push answered with an error is not redelivered.
+//   - Several connections listening to the same messages: the simulator
+//     fans out, pushing each message to every live connection whose listen
+//     state covers it (each push answered and counted on its own). What
+//     the real gateway does with two listeners of one project — all of
+//     them, one of them, the last to listen — is unconfirmed. The
+//     high-availability tests rely on the fan-out only for the overlap of a
+//     handover (both bridges listen for a moment; the overlap is written
+//     twice) and for a zombie's pushes (a stopped bridge still listening).
+//   - sendmsgs {mtype, from, tos, mid, msg, attrs} pushes one pushmsg per
+//     uid in tos (same mid); broadcastmsg {mtype, from, mid, msg, attrs}
+//     pushes one pushmsg with to 0 to p2p listeners. How the gateway pushes
+//     these to a listening server is unconfirmed. Both answer {mtime}.
 //   - A flag absent from a set-all setlisten keeps its value (the Python SDK
 //     sends only the flags given). A list absent from an id-list setlisten
 //     keeps its value unless [Config.AbsentListClears].
@@ -64,7 +81,8 @@
 // RTM size limits (200030, 200032), frequency limits, console-side listen
 // settings, offline storage or history, idle timeouts of silent clients,
 // JSON-encoded quests (answered 10002), any RTM method beyond the listen and
-// send quests, and multiple projects (one PID per Server).
+// send quests (sendmsg, sendgroupmsg, sendroommsg, sendmsgs, broadcastmsg),
+// and multiple projects (one PID per Server).
 //
 // # Errors the simulator answers for bad quests
 //

@@ -81,8 +81,11 @@ type LoadConfig struct {
 	Seed uint64
 	// LargeIDs uses target and sender ids above 2^53.
 	LargeIDs bool
-	// WaitListener makes the generator wait, before each message, until
-	// some connection listens to it, instead of counting it as not covered.
+	// WaitListener makes the generator wait, before its first message,
+	// until some live connection listens to anything (bounded by ctx only).
+	// From then on it never waits: a message no connection covers (a
+	// failover gap, or connections that listen to id lists only) is
+	// counted as NoListener and the run moves on.
 	WaitListener bool
 }
 
@@ -91,7 +94,8 @@ type LoadConfig struct {
 type LoadResult struct {
 	Messages   int               // messages generated
 	Pushes     int               // first deliveries sent (one per covering connection)
-	NotCovered int               // messages no connection listened to
+	NoListener int               // messages no connection covered: not pushed
+	NotCovered int               // the same count as NoListener (its older name)
 	ByScope    map[rtm.Scope]int // messages per scope
 	ByKind     map[rtm.Kind]int  // messages per kind (events: KindEvent)
 	Binary     int               // messages with a binary body
@@ -206,6 +210,12 @@ func (s *Server) Generate(ctx context.Context, lc LoadConfig) (LoadResult, error
 		}
 		return res, nil
 	}
+	if lc.WaitListener {
+		if err := s.waitAnyListener(ctx); err != nil {
+			return finish(err)
+		}
+		start = time.Now() // pace from the first listener on
+	}
 	var targets []*simConn
 	for i := 0; lc.Total == 0 || i < lc.Total; i++ {
 		if lc.Duration > 0 && time.Since(start) >= lc.Duration {
@@ -240,12 +250,9 @@ func (s *Server) Generate(ctx context.Context, lc LoadConfig) (LoadResult, error
 		if binary {
 			res.Binary++
 		}
-		var err error
-		targets, err = s.coveringConns(ctx, m, lc.WaitListener, targets[:0])
-		if err != nil {
-			return finish(err)
-		}
+		targets = s.coveringConns(m, targets[:0])
 		if len(targets) == 0 {
+			res.NoListener++
 			res.NotCovered++
 			s.st.notCovered.Add(1)
 		}
@@ -282,27 +289,40 @@ func (s *Server) waitResume(ctx context.Context) error {
 	return nil
 }
 
-// coveringConns appends the live connections that cover m to dst; with
-// wait it waits until there is at least one.
-func (s *Server) coveringConns(ctx context.Context, m *message, wait bool, dst []*simConn) ([]*simConn, error) {
+// coveringConns appends the live connections that cover m to dst.
+func (s *Server) coveringConns(m *message, dst []*simConn) []*simConn {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.conns {
+		if covers(&c.state, m) && !isDead(c) {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// waitAnyListener waits until some live connection listens to anything.
+func (s *Server) waitAnyListener(ctx context.Context) error {
 	for {
 		s.mu.RLock()
+		found := false
 		for _, c := range s.conns {
-			if covers(&c.state, m) && !isDead(c) {
-				dst = append(dst, c)
+			if !isEmpty(&c.state) && !isDead(c) {
+				found = true
+				break
 			}
 		}
 		ch := s.changed
 		s.mu.RUnlock()
-		if len(dst) > 0 || !wait {
-			return dst, nil
+		if found {
+			return nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return dst, ctx.Err()
+			return ctx.Err()
 		case <-s.ctx.Done():
-			return dst, ErrServerClosed
+			return ErrServerClosed
 		}
 	}
 }

@@ -125,6 +125,20 @@ func (s *Server) publish(m *message, gen *generation) int {
 	return len(targets)
 }
 
+// Outcome is the fate of one message or event push, as [Config.OnOutcome]
+// reports it.
+type Outcome struct {
+	Conn          uint64    // the connection it was pushed to
+	Scope         rtm.Scope // for events From and MID are 0 and To is the uid
+	From, To, MID int64
+	Sent          time.Time // when it was queued on the connection
+	At            time.Time // when the outcome was known
+	Answered      bool      // an answer came (OK or error, in time or late)
+	OK            bool      // the answer was OK
+	Late          bool      // it came after AnswerTimeout
+	Redelivery    bool      // a redelivery (Config.Redeliver), not a first delivery
+}
+
 // States of a pending push, for redelivery.
 const (
 	pendingOpen       = 0 // no answer yet, not redelivered
@@ -146,6 +160,7 @@ type pending struct {
 func (s *Server) push(c *simConn, m *message, tries int) {
 	p := &pending{s: s, c: c, m: m, sent: time.Now(), tries: tries}
 	s.st.sent.Add(1)
+	c.cnt.sent.Add(1)
 	if m.gen != nil {
 		m.gen.add(1)
 		if tries > 0 {
@@ -183,8 +198,13 @@ func (p *pending) done(_ []byte, err error) {
 	default:
 		s.st.errored.Add(1)
 	}
+	p.c.cnt.settle(p.sent, answered, ok, late)
 	if answered && s.cfg.OnAnswered != nil {
 		s.cfg.OnAnswered(m.scope, m.from, m.to, m.mid, ok, late)
+	}
+	if s.cfg.OnOutcome != nil {
+		s.cfg.OnOutcome(Outcome{Conn: p.c.id, Scope: m.scope, From: m.from, To: m.to, MID: m.mid,
+			Sent: p.sent, At: time.Now(), Answered: answered, OK: ok, Late: late, Redelivery: p.tries > 0})
 	}
 	if m.gen != nil {
 		m.gen.settle(p.tries == 0, answered, ok, late)

@@ -30,7 +30,7 @@ func (c *simConn) HandleQuest(_ context.Context, f *rtm.Frame, _ []byte, r rtm.R
 	}
 	method := string(f.Method)
 	switch method {
-	case "setlisten", "addlisten", "removelisten", "sendmsg", "sendgroupmsg", "sendroommsg":
+	case "setlisten", "addlisten", "removelisten", "sendmsg", "sendgroupmsg", "sendroommsg", "sendmsgs", "broadcastmsg":
 	default:
 		s.answerError(r, rtm.CodeUnknownMethod, "Method function is unconfiged.")
 		return
@@ -59,6 +59,8 @@ func (c *simConn) HandleQuest(_ context.Context, f *rtm.Frame, _ []byte, r rtm.R
 	switch method {
 	case "setlisten", "addlisten", "removelisten":
 		c.handleListen(q, f.Payload, r)
+	case "sendmsgs", "broadcastmsg":
+		c.handleSendMulti(q, f.Payload, r)
 	default:
 		c.handleSend(q, f.Payload, r)
 	}

