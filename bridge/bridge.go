@@ -240,6 +240,7 @@ type Bridge struct {
 	errLog  burstLog  // produce failures, once per burst
 
 	stats counters
+	rec   recreated // topics deleted and re-created under the producer (recreated.go)
 
 	listenMu sync.Mutex
 	listen   rtm.ListenState // last listen state the gateway accepted, for set_all

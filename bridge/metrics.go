@@ -161,8 +161,8 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	for t, n := range st.produced {
-		counter(d.produced, n.Load(), t)
+	for t, n := range st.topics {
+		counter(d.produced, n.acked.Load(), t)
 	}
 	for i, r := range produceReasons {
 		counter(d.produceErrs, st.errs[i].Load(), r)

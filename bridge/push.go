@@ -60,6 +60,8 @@ type record struct {
 	state   atomic.Int32
 	copyOut atomic.Int32 // spilled records only: what became of the producer's copy (copy*)
 	copyID  uint64       // spilled records only: the id the spool record carries
+	atMs    int64        // when the record was made (unix ms): its spool time (kr.Timestamp is the producer's once handed over)
+	ts      *topicStats  // its topic's counts
 	hdrs    [maxInlineHeaders]kgo.RecordHeader
 }
 
@@ -142,6 +144,7 @@ func (b *Bridge) newRecord(p *rtm.Push, reply rtm.Reply) *record {
 	data = append(data, buf[:vlen+kln]...)
 	kr := &rec.kr
 	kr.Topic, kr.Value, kr.Timestamp, kr.Context = topic, data[:vlen:vlen], now, rec
+	rec.atMs, rec.ts = now.UnixMilli(), b.stats.topic(topic)
 	if kln > 0 {
 		kr.Key = data[vlen : vlen+kln : vlen+kln]
 	}
@@ -182,6 +185,10 @@ func (b *Bridge) submit(ctx context.Context, rec *record) {
 // a promise (inPromise), where waiting would deadlock the client, it uses
 // TryProduce, which fails at once instead.
 func (b *Bridge) produce(rec *record, inPromise bool) {
+	if b.rec.active.Load() > 0 && b.parkIfRecovering(rec) {
+		return // its topic is being re-created: it waits behind the records parked before it
+	}
+	rec.ts.inflight.Add(1)
 	if inPromise {
 		if b.sp != nil {
 			b.sp.track(rec)
@@ -212,9 +219,12 @@ func (b *Bridge) promise(kr *kgo.Record, err error) {
 // A record the spool took (stSpilled) was answered from there; finish only
 // tells the spool what became of the producer's copy.
 func (b *Bridge) finish(rec *record, err error) {
+	rec.ts.inflight.Add(-1)
 	if err == nil {
-		b.stats.produce(rec.kr.Topic)
-		b.stats.lastAckMs.Store(time.Now().UnixMilli())
+		b.stats.ack(rec.ts)
+	} else if topicRecreated(err) && rec.state.Load() == stInflight && b.stopCtx.Err() == nil {
+		b.park(rec) // not refused: produced again once the producer forgot the old topic
+		return
 	}
 	if !rec.claim() {
 		b.sp.copyDone(rec, err) // the spool took it and answered it
@@ -275,6 +285,7 @@ func (b *Bridge) refuse(rec *record, err error) {
 		return
 	}
 	rec.code, rec.ex = codeProduceFailed, ex
+	rec.ts = b.stats.topic(b.router.DeadLetterTopic())
 	rec.kr = kgo.Record{
 		Topic: b.router.DeadLetterTopic(), Key: rec.kr.Key, Headers: rec.kr.Headers, Timestamp: rec.kr.Timestamp,
 		Value:   appendRefusal(nil, &rec.kr, reason, err, b.cfg.Now().UnixMilli(), int(b.cfg.BatchBytes)/2),

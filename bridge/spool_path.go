@@ -220,7 +220,7 @@ func (b *Bridge) appendSpool(ctx context.Context, rec *record, hasCopy bool) {
 		binary.BigEndian.PutUint64(id[8:], rec.copyID)
 		hs = append(hs, spool.Header{Key: copyHeader, Value: id})
 	}
-	r := [1]spool.Record{{Topic: kr.Topic, Key: kr.Key, Value: kr.Value, Time: kr.Timestamp.UnixMilli(), Headers: hs}}
+	r := [1]spool.Record{{Topic: kr.Topic, Key: kr.Key, Value: kr.Value, Time: rec.atMs, Headers: hs}}
 	p.pending.Add(need)
 	err := p.sp.AppendAsync(ctx, r[:], func(err error) {
 		p.pending.Add(-need)
@@ -463,7 +463,13 @@ func (b *Bridge) drainBatch(ctx context.Context) (<-chan struct{}, error) {
 				kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 			}
 		}
-		b.cl.Produce(ctx, kr, func(_ *kgo.Record, err error) { results[i] = err; wg.Done() })
+		b.cl.Produce(ctx, kr, func(r *kgo.Record, err error) {
+			if err == nil {
+				b.stats.ack(b.stats.topic(r.Topic))
+			}
+			results[i] = err
+			wg.Done()
+		})
 		last = i
 	}
 	wg.Wait()
@@ -477,6 +483,11 @@ func (b *Bridge) drainBatch(ctx context.Context) (<-chan struct{}, error) {
 		case err == nil:
 		case errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled) || ctx.Err() != nil:
 			return nil, fmt.Errorf("produce spooled records: %w", err)
+		case topicRecreated(err):
+			// Not refused: the producer must forget the old topic first;
+			// the batch is written again after the back-off.
+			b.recoverTopic(batch[i].Topic)
+			return nil, fmt.Errorf("produce spooled records: topic %s was deleted and re-created: %w", batch[i].Topic, err)
 		default:
 			b.deadLetterDrained(ctx, &batch[i], err)
 			continue
@@ -528,7 +539,11 @@ func (b *Bridge) deadLetterDrained(ctx context.Context, e *spool.Entry, err erro
 			dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 		}
 	}
-	if derr := b.cl.ProduceSync(ctx, dl).FirstErr(); derr != nil {
+	derr := b.cl.ProduceSync(ctx, dl).FirstErr()
+	if derr == nil {
+		b.stats.ack(b.stats.topic(dl.Topic))
+	}
+	if derr != nil {
 		b.log.Error("bridge: a spooled record was refused by Kafka and could not be dead-lettered either: it is LOST",
 			slog.String("topic", e.Topic), slog.String("error", err.Error()), slog.String("dead_letter_error", derr.Error()))
 		b.stats.dropped.Add(1)

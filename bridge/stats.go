@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 	"github.com/rtm2kafka/rtm2kafka/topics"
@@ -48,26 +49,41 @@ type counters struct {
 	spoolFull    atomic.Uint64
 	lastAckMs    atomic.Int64
 
-	// produced counts records Kafka acked, by topic. The map is built in
-	// New from the router's topics and only read afterwards.
-	produced map[string]*atomic.Uint64
-	otherOut atomic.Uint64 // acked records of a topic not in the map (none expected)
+	// topics holds per-topic counts: records Kafka acked, and records
+	// handed to the producer and not yet settled. The map is built in New
+	// from the router's topics and only read afterwards; other holds any
+	// topic not in it (none expected).
+	topics map[string]*topicStats
+	other  topicStats
+}
+
+// topicStats are one topic's counts; a record keeps a pointer to its
+// topic's, so the push path looks the topic up once.
+type topicStats struct {
+	acked    atomic.Uint64
+	inflight atomic.Int64 // handed to the producer, promise not yet called
 }
 
 func (c *counters) init(r *topics.Router) {
-	c.produced = make(map[string]*atomic.Uint64)
+	c.topics = make(map[string]*topicStats)
 	for _, t := range r.Topics() {
-		c.produced[t] = new(atomic.Uint64)
+		c.topics[t] = new(topicStats)
 	}
-	c.produced[r.DeadLetterTopic()] = new(atomic.Uint64)
+	c.topics[r.DeadLetterTopic()] = new(topicStats)
 }
 
-func (c *counters) produce(topic string) {
-	if n := c.produced[topic]; n != nil {
-		n.Add(1)
-	} else {
-		c.otherOut.Add(1)
+// topic returns topic's counts.
+func (c *counters) topic(topic string) *topicStats {
+	if ts := c.topics[topic]; ts != nil {
+		return ts
 	}
+	return &c.other
+}
+
+// acked counts one record Kafka acked.
+func (c *counters) ack(ts *topicStats) {
+	ts.acked.Add(1)
+	c.lastAckMs.Store(time.Now().UnixMilli())
 }
 
 func (c *counters) produceErr(reason string) {
@@ -115,7 +131,7 @@ func (b *Bridge) Stats() Stats {
 	r, n := b.win.inflight()
 	s := Stats{
 		Acked:           c.acked.Load(),
-		Produced:        make(map[string]uint64, len(c.produced)),
+		Produced:        make(map[string]uint64, len(c.topics)),
 		DeadLetters:     c.deadLetters.Load(),
 		Refused:         c.refused.Load(),
 		Dropped:         c.dropped.Load(),
@@ -135,8 +151,8 @@ func (b *Bridge) Stats() Stats {
 			s.Pushes += c.pushes[i][j].Load()
 		}
 	}
-	for t, v := range c.produced {
-		s.Produced[t] = v.Load()
+	for t, v := range c.topics {
+		s.Produced[t] = v.acked.Load()
 	}
 	for i, r := range produceReasons {
 		s.ProduceErrors[r] = c.errs[i].Load()
