@@ -337,6 +337,16 @@ func (b *Bridge) closeAll() {
 		b.stopSpoolLoops()
 	}
 	b.cl.Close()
+	b.dropParked()
+	// The client fails what it still held (ErrClientClosed) through the
+	// promises, which may run after Close returns: wait for them, so that
+	// every record is settled and counted before the bridge says done.
+	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := b.win.waitEmpty(wctx); err != nil {
+		r, n := b.win.inflight()
+		b.log.Error("bridge: close: records still unsettled after the producer closed", slog.Int("records", r), slog.Int64("bytes", n))
+	}
+	cancel()
 	if b.sp != nil {
 		b.closeSpool()
 	}

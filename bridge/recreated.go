@@ -133,3 +133,20 @@ func (b *Bridge) recoverLoop(topic string) {
 		}
 	}
 }
+
+// dropParked leaves every parked record unanswered (the bridge is closing:
+// the gateway redelivers them) and frees its room.
+func (b *Bridge) dropParked() {
+	r := &b.rec
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for topic, q := range r.queues {
+		for _, rec := range q {
+			if rec.claim() {
+				b.drop(reasonClosed)
+				b.win.release(rec.size)
+			}
+		}
+		delete(r.queues, topic)
+	}
+}
