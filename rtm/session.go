@@ -67,12 +67,12 @@ type Session struct {
 
 // SessionStats are a session's counters since it was created.
 type SessionStats struct {
-	Reconnects        uint64 // connection attempts after the first one
-	PushesReceived    uint64 // pushmsg/pushgroupmsg/pushroommsg/pushevent quests, duplicates and invalid ones included
-	DuplicatesDropped uint64 // redeliveries answered by the filter, not handed to the handler
-	PingsAnswered     uint64 // gateway "ping" quests answered
-	InvalidPushes     uint64 // pushes that failed to decode (handed over with Err set)
-	DedupEntries      int    // messages the duplicate filter currently remembers
+	Reconnects        uint64 `json:"reconnects"`         // connection attempts after the first one
+	PushesReceived    uint64 `json:"pushes_received"`    // pushmsg/pushgroupmsg/pushroommsg/pushevent quests, duplicates and invalid ones included
+	DuplicatesDropped uint64 `json:"duplicates_dropped"` // redeliveries answered by the filter, not handed to the handler
+	PingsAnswered     uint64 `json:"pings_answered"`     // gateway "ping" quests answered
+	InvalidPushes     uint64 `json:"invalid_pushes"`     // pushes that failed to decode (handed over with Err set)
+	DedupEntries      int    `json:"dedup_entries"`      // messages the duplicate filter currently remembers
 }
 
 // NewSession returns a session that will connect to the gateway at addr

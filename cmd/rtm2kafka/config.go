@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,13 +42,21 @@ type LogConfig struct {
 // Secret-bearing variables, named so that usage and errors never print their values.
 var secretVars = map[string]bool{
 	"RTM_SECRET": true, "RTM_SECRET_FILE": true, "KAFKA_SASL_PASSWORD": true, "KAFKA_SASL_PASSWORD_FILE": true,
+	"HTTP_CONTROL_TOKEN": true, "HTTP_CONTROL_TOKEN_FILE": true,
 }
 
 // varInfo describes one configuration variable for flags, usage and errors.
 type varInfo struct {
 	Key, Default, Help, Field string
-	Required                  bool
+	Required, File            bool
 	Type                      reflect.Type
+}
+
+// secretOnCommandLine reports whether v holds a secret itself (an
+// rtm.Secret that is not read from a file): such a variable has no flag,
+// since every user can read a command line in ps.
+func (v varInfo) secretOnCommandLine() bool {
+	return v.Type == reflect.TypeOf(rtm.Secret("")) && !v.File
 }
 
 // describe lists the variables of a config struct in declaration order,
@@ -67,7 +77,7 @@ func describe(cfg any) []varInfo {
 			key, opts, _ := strings.Cut(tag, ",")
 			out = append(out, varInfo{
 				Key: key, Default: f.Tag.Get("envDefault"), Help: f.Tag.Get("help"), Field: f.Name,
-				Required: strings.Contains(opts, "required"), Type: f.Type,
+				Required: strings.Contains(opts, "required"), File: strings.Contains(opts, "file"), Type: f.Type,
 			})
 		}
 	}
@@ -78,11 +88,25 @@ func describe(cfg any) []varInfo {
 // flagName turns RTM_ENDPOINT into rtm-endpoint.
 func flagName(key string) string { return strings.ToLower(strings.ReplaceAll(key, "_", "-")) }
 
+// refusedFlag is what the value of a secret's flag is replaced with, so
+// that loadConfig can refuse it without ever holding the secret.
+const refusedFlag = "\x00refused"
+
 // bindFlags adds one string flag per variable of cfg to fs; values given on
-// the command line override the environment.
+// the command line override the environment. A secret's flag exists only to
+// be refused by loadConfig with a message naming the variable to use.
 func bindFlags(fs *flag.FlagSet, cfg any) map[string]*string {
 	vals := map[string]*string{}
 	for _, v := range describe(cfg) {
+		if v.secretOnCommandLine() {
+			p := new(string)
+			fs.Func(flagName(v.Key), "refused: use "+v.Key+" or "+v.Key+"_FILE", func(string) error {
+				*p = refusedFlag // the value is dropped here, never stored or printed
+				return nil
+			})
+			vals[v.Key] = p
+			continue
+		}
 		help := v.Help + " (env " + v.Key
 		if v.Default != "" && !secretVars[v.Key] {
 			help += ", default " + v.Default
@@ -94,11 +118,23 @@ func bindFlags(fs *flag.FlagSet, cfg any) map[string]*string {
 }
 
 // loadConfig fills cfg from environ, overridden by any flag that was set.
-// Errors name the variable and what it expects, never its value.
+// A secret given as a flag is refused (errUsage). Errors name the variable
+// and what it expects, never its value; every invalid variable is reported,
+// as a *configErrors.
 func loadConfig(cfg any, environ map[string]string, flags map[string]*string) error {
 	merged := make(map[string]string, len(environ))
 	for k, v := range environ {
 		merged[k] = v
+	}
+	var refused []string
+	for _, v := range describe(cfg) {
+		if p := flags[v.Key]; p != nil && *p == refusedFlag {
+			refused = append(refused, fmt.Sprintf("--%s: a secret on the command line is visible to every user (ps); set %s or %s_FILE (a file holding it) instead",
+				flagName(v.Key), v.Key, v.Key))
+		}
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("%w: %s", errUsage, strings.Join(refused, "; "))
 	}
 	for k, p := range flags {
 		if p != nil && *p != "" {
@@ -111,6 +147,44 @@ func loadConfig(cfg any, environ map[string]string, flags map[string]*string) er
 	return nil
 }
 
+// configErrors is every invalid variable of a configuration, reported in
+// one message: "configuration: A: …; B: …".
+type configErrors struct {
+	msgs []string
+	vars map[string]bool // the variables named
+}
+
+func (e *configErrors) Error() string {
+	if len(e.msgs) == 1 {
+		return "configuration: " + e.msgs[0]
+	}
+	return fmt.Sprintf("configuration: %d problems:\n  %s", len(e.msgs), strings.Join(e.msgs, "\n  "))
+}
+
+func (e *configErrors) add(key, msg string) {
+	if e.vars == nil {
+		e.vars = map[string]bool{}
+	}
+	e.vars[key] = true
+	e.msgs = append(e.msgs, msg)
+}
+
+// merge adds the messages of validation (each "VAR: …" or "A, B: …") that
+// are not about a variable already reported (a value that did not parse is
+// zero, so validation would complain about it a second time).
+func (e *configErrors) merge(msgs []string) {
+	for _, m := range msgs {
+		names, _, _ := strings.Cut(m, ": ")
+		dup := false
+		for _, n := range strings.FieldsFunc(names, func(r rune) bool { return r == ',' || r == ' ' || r == '/' }) {
+			dup = dup || e.vars[n]
+		}
+		if !dup {
+			e.msgs = append(e.msgs, m)
+		}
+	}
+}
+
 // configError rewrites env's errors so that each names its variable and the
 // expected type; values (which may be secrets) are never included.
 func configError(cfg any, err error) error {
@@ -120,9 +194,9 @@ func configError(cfg any, err error) error {
 	}
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
-		return fmt.Errorf("configuration: %w", err)
+		return &configErrors{msgs: []string{"cannot read the environment"}}
 	}
-	var msgs []string
+	ce := &configErrors{}
 	for _, e := range agg.Errors {
 		var pe env.ParseError
 		var ne env.EnvVarIsNotSetError
@@ -131,19 +205,19 @@ func configError(cfg any, err error) error {
 		switch {
 		case errors.As(e, &pe):
 			v := byField[pe.Name]
-			msgs = append(msgs, fmt.Sprintf("%s: invalid value, want %s", v.Key, typeWord(v.Type)))
+			ce.add(v.Key, fmt.Sprintf("%s: invalid value, want %s", v.Key, typeWord(v.Type)))
 		case errors.As(e, &ne):
-			msgs = append(msgs, fmt.Sprintf("%s: required, not set", ne.Key))
+			ce.add(ne.Key, fmt.Sprintf("%s: required, not set", ne.Key))
 		case errors.As(e, &ee):
-			msgs = append(msgs, fmt.Sprintf("%s: must not be empty", ee.Key))
+			ce.add(ee.Key, fmt.Sprintf("%s: must not be empty", ee.Key))
 		case errors.As(e, &fe):
-			msgs = append(msgs, fmt.Sprintf("%s: cannot read file %q", fe.Key, fe.Filename))
+			ce.add(fe.Key, fmt.Sprintf("%s: cannot read file %q", fe.Key, fe.Filename))
 		default:
-			msgs = append(msgs, "invalid configuration")
+			ce.msgs = append(ce.msgs, "invalid configuration")
 		}
 	}
-	sort.Strings(msgs)
-	return fmt.Errorf("configuration: %s", strings.Join(msgs, "; "))
+	sort.Strings(ce.msgs)
+	return ce
 }
 
 func typeWord(t reflect.Type) string {
@@ -165,15 +239,43 @@ func typeWord(t reflect.Type) string {
 	return "a " + t.Kind().String()
 }
 
-// usageVars formats the variable table for --help.
+// usageVars formats the variable list of --help: the variable and its flag
+// on one line, what it does and its default on the next.
 func usageVars(cfg any) string {
 	var b strings.Builder
 	for _, v := range describe(cfg) {
-		def := v.Default
-		if def == "" {
-			def = "—"
+		fl := "--" + flagName(v.Key) + " " + typeName(v.Type)
+		if v.secretOnCommandLine() {
+			fl = "(environment only)"
 		}
-		fmt.Fprintf(&b, "  %-32s %s (default %s; flag --%s)\n", v.Key, v.Help, def, flagName(v.Key))
+		help := v.Help
+		if v.Default != "" {
+			help += " (default " + v.Default + ")"
+		}
+		fmt.Fprintf(&b, "  %-31s %s\n        %s\n", v.Key, fl, help)
 	}
 	return b.String()
+}
+
+// checkHostPort checks that addr is host:port with a port from 1 to 65535,
+// as [bridge.CheckBrokerAddr] does, but says what is wrong without
+// repeating the value (the caller names the variable).
+func checkHostPort(addr string) error {
+	if strings.TrimSpace(addr) == "" {
+		return errors.New("empty (a stray comma?)")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if strings.Contains(err.Error(), "missing port") {
+			return errors.New("missing the port: want host:port")
+		}
+		return errors.New("want host:port")
+	}
+	if host == "" {
+		return errors.New("empty host: want host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return errors.New("the port is not a number from 1 to 65535")
+	}
+	return nil
 }

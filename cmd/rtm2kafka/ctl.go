@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -15,85 +15,90 @@ import (
 )
 
 // CtlCommand publishes one listen-control command to the control topic,
-// waits for the bridge's result and prints it.
+// waits for the bridge's result and prints it; `ctl show` prints the listen
+// state the active bridge last reported.
 type CtlCommand struct {
 	Stdout, Stderr io.Writer
 	Env            map[string]string
 }
 
-// Run parses the command line, sends the command and prints the result. It
-// fails (exit 1) when the bridge rejected the command.
-func (c *CtlCommand) Run(ctx context.Context, args []string) error {
-	cfg := &KafkaConfig{}
-	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	vals := bindFlags(fs, cfg)
-	id := fs.String("id", "", "command id (default: generated)")
-	gids := fs.String("gids", "", "comma-separated group ids")
-	rids := fs.String("rids", "", "comma-separated room ids")
-	uids := fs.String("uids", "", "comma-separated user ids")
-	events := fs.String("events", "", "comma-separated event names (login, logout, …)")
-	p2p := fs.Bool("p2p", false, "set_all: listen to all p2p messages")
-	group := fs.Bool("group", false, "set_all: listen to all group messages")
-	room := fs.Bool("room", false, "set_all: listen to all room messages")
-	ev := fs.Bool("ev", false, "set_all: listen to all events")
-	raw := fs.String("json", "", "send this JSON command as is instead of building one from OP and flags")
-	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the bridge's result")
-	fs.Usage = func() {
-		fmt.Fprintf(c.Stderr, `Usage: rtm2kafka ctl [flags] OP
+// gatewayEvents are the event names the RTM gateway pushes (spec: pushevent);
+// others are refused unless --allow-unknown-events.
+var gatewayEvents = map[string]bool{"login": true, "logout": true}
 
-Changes what a running bridge listens to, through the control topic
+var ctlSpec = cliSpec{
+	Name:  "ctl",
+	Usage: "rtm2kafka ctl [flags] OP",
+	Short: `Changes what a running bridge listens to, through the control topic
 (<prefix>.control), then waits for the result on <prefix>.control.results
-and prints it: ok, the error if any, and the whole listen state after it.
-
-OP is one of:
+and prints it: ok, the error if any, and the whole listen state after it.`,
+	Extra: `OP is one of:
   add      listen to more ids:     rtm2kafka ctl --gids 1,2 add
   remove   stop listening to ids:  rtm2kafka ctl --uids 7 remove
   set      exactly these id lists (absent lists become empty)
   set_all  the set-all flags; flags not given keep their value:
            rtm2kafka ctl --p2p=false set_all
+  show     print the listen state the active bridge last reported (read only)
 
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+Without a result within --timeout the command stays queued in the control
+topic and is applied when a bridge reads it: ctl says where and exits 3.
+Exit codes: 0 applied (or shown), 1 rejected or failed, 2 usage error, 3 queued.`,
+}
+
+// Run parses the command line, sends the command and prints the result. It
+// fails (exit 1) when the bridge rejected the command, and returns an
+// errQueued (exit 3) when no result came in time.
+func (c *CtlCommand) Run(ctx context.Context, args []string) error {
+	cfg := &KafkaConfig{}
+	cl := newCLI(ctlSpec, cfg)
+	id := cl.String("id", "", "command id (default: generated)")
+	gids := cl.List("gids", "comma-separated group ids")
+	rids := cl.List("rids", "comma-separated room ids")
+	uids := cl.List("uids", "comma-separated user ids")
+	events := cl.List("events", "comma-separated event names: login, logout")
+	allowEvents := cl.Bool("allow-unknown-events", false, "send event names the gateway is not known to push (a newer gateway)")
+	p2p := cl.Bool("p2p", false, "set_all: listen to all p2p messages")
+	group := cl.Bool("group", false, "set_all: listen to all group messages")
+	room := cl.Bool("room", false, "set_all: listen to all room messages")
+	ev := cl.Bool("ev", false, "set_all: listen to all events")
+	raw := cl.String("json", "", "send this JSON command as is instead of building one from OP and flags")
+	timeout := cl.Duration("timeout", 30*time.Second, "how long to wait for the bridge's result")
+	if err := cl.Parse(args, c.Stdout); err != nil {
 		return err
 	}
-	if err := loadConfig(cfg, c.Env, vals); err != nil {
+	if err := cl.Load(c.Env); err != nil {
 		return err
 	}
 	cmd := map[string]any{}
-	if *raw != "" {
+	switch {
+	case *raw != "":
 		if err := json.Unmarshal([]byte(*raw), &cmd); err != nil {
-			return fmt.Errorf("%w: --json: %v", errUsage, err)
+			return fmt.Errorf("%w: --json: not a JSON object: %v", errUsage, err)
 		}
-		if fs.NArg() > 0 {
+		if len(cl.Args()) > 0 {
 			return fmt.Errorf("%w: give either --json or OP, not both", errUsage)
 		}
-	} else {
-		if fs.NArg() != 1 {
-			return fmt.Errorf("%w: want exactly one OP (add, remove, set or set_all)", errUsage)
-		}
-		cmd["op"] = fs.Arg(0)
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	case len(cl.Args()) != 1:
+		return fmt.Errorf("%w: want exactly one OP (add, remove, set, set_all or show)", errUsage)
+	case cl.Args()[0] == "show":
+		return c.show(ctx, cfg, *timeout)
+	default:
+		op := cl.Args()[0]
+		cmd["op"] = op
 		for name, v := range map[string]*string{"gids": gids, "rids": rids, "uids": uids} {
-			if set[name] || (fs.Arg(0) == "set") {
+			if cl.Set(name) || op == "set" {
 				ids, err := parseIDs(*v)
 				if err != nil {
 					return fmt.Errorf("%w: --%s: %v", errUsage, name, err)
 				}
-				if set[name] || fs.Arg(0) == "set" {
-					cmd[name] = ids
-				}
+				cmd[name] = ids
 			}
 		}
-		if set["events"] || fs.Arg(0) == "set" {
+		if cl.Set("events") || op == "set" {
 			cmd["events"] = splitList(*events)
 		}
 		for name, v := range map[string]*bool{"p2p": p2p, "group": group, "room": room, "ev": ev} {
-			if set[name] {
+			if cl.Set(name) {
 				cmd[name] = *v
 			}
 		}
@@ -108,17 +113,33 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("encode command: %w", err)
 	}
+	parsed, err := bridge.ParseCommand(body)
+	if err != nil {
+		return fmt.Errorf("invalid command: %s", strings.TrimPrefix(err.Error(), "bridge: command: "))
+	}
+	if !*allowEvents {
+		for _, e := range parsed.Events {
+			if !gatewayEvents[e] {
+				return fmt.Errorf("%w: event %q: the gateway pushes only login and logout; --allow-unknown-events sends it anyway", errUsage, e)
+			}
+		}
+	}
 	opts, err := cfg.connOpts()
 	if err != nil {
-		return err
+		return fmt.Errorf("configuration: %w", err)
 	}
 	router, err := cfg.router(topics.KeyTo)
 	if err != nil {
-		return err
+		return fmt.Errorf("configuration: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	res, err := bridge.SendControl(ctx, opts, router, body)
+	var q *bridge.QueuedError
+	if errors.As(err, &q) {
+		return fmt.Errorf("%w: command %s queued at %s offset %d; no bridge applied it within %s: it will be applied when a bridge reads it",
+			errQueued, q.ID, q.Topic, q.Offset, timeout.String())
+	}
 	if err != nil {
 		return err
 	}
@@ -127,6 +148,43 @@ Flags:
 	if !res.OK {
 		return fmt.Errorf("command %s rejected: %s", res.ID, res.Error)
 	}
+	return nil
+}
+
+// shown is what `ctl show` prints.
+type shown struct {
+	Listen    any     `json:"listen"`     // null when no result exists
+	AsOf      *string `json:"as_of"`      // when the bridge applied the command, RFC 3339; null without a result
+	CommandID string  `json:"command_id"` // the command of that result
+	OK        bool    `json:"ok"`         // whether the gateway accepted that command (the state is the whole state either way)
+	Offset    int64   `json:"control_offset"`
+	Source    string  `json:"source"`
+}
+
+// show prints the listen state as the active bridge last reported it.
+func (c *CtlCommand) show(ctx context.Context, cfg *KafkaConfig, timeout time.Duration) error {
+	opts, err := cfg.connOpts()
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	router, err := cfg.router(topics.KeyTo)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	s, err := bridge.ShowListen(ctx, opts, router)
+	if err != nil {
+		return err
+	}
+	out := shown{Offset: -1, Source: "no result on " + router.ControlResultsTopic() + ": no control command was ever applied; a bridge listens to its RTM_LISTEN_ALL defaults (see its /status)"}
+	if s != nil {
+		at := s.At.UTC().Format(time.RFC3339Nano)
+		out = shown{Listen: s.Result.Listen, AsOf: &at, CommandID: s.Result.ID, OK: s.Result.OK,
+			Offset: s.Result.Offset, Source: fmt.Sprintf("%s partition %d offset %d", s.Topic, s.Partition, s.Offset)}
+	}
+	b, _ := json.MarshalIndent(out, "", "  ") // plain values always marshal
+	fmt.Fprintln(c.Stdout, string(b))
 	return nil
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,35 +38,26 @@ type RunCommand struct {
 	stopping atomic.Bool
 	started  time.Time
 
+	controlTopic   string       // for /status's listen_origin
+	restoredBefore atomic.Int64 // the control offset the listen state was restored up to; -1 until then
+
 	cancel context.CancelFunc // ends the session and the control loop
 	wg     sync.WaitGroup
 	failed chan error // a component that ended on its own
 }
 
-// ParseFlags reads the configuration from the environment and flags.
+// ParseFlags reads the configuration from the environment and flags and
+// validates it: every invalid variable is reported at once.
 func (c *RunCommand) ParseFlags(args []string) error {
 	cfg := &RunConfig{}
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	vals := bindFlags(fs, cfg)
-	fs.Usage = func() {
-		fmt.Fprintf(c.Stderr, `Usage: rtm2kafka [run] [flags]
-
-Runs the bridge: holds one listening connection to the RTM gateway, writes
-every push to its Kafka topic and answers the gateway only after Kafka has
-acknowledged the record. SIGTERM or SIGINT drains in-flight pushes (within
-SHUTDOWN_TIMEOUT); a second signal stops at once.
-
-Configuration (environment variable, or the flag of the same name):
-%s`, usageVars(cfg))
-	}
-	if err := fs.Parse(args); err != nil {
+	cl := newCLI(runSpec, cfg)
+	if err := cl.Parse(args, c.Stdout); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if len(cl.Args()) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, cl.Args()[0])
 	}
-	if err := loadConfig(cfg, c.Env, vals); err != nil {
+	if err := loadRunConfig(cfg, c.Env, cl); err != nil {
 		return err
 	}
 	c.Config = cfg
@@ -124,6 +114,8 @@ func (c *RunCommand) Start(ctx context.Context) error {
 	}
 	c.log = newLogger(c.Stderr, cfg.LogConfig)
 	c.started = time.Now()
+	c.controlTopic = s.router.ControlTopic()
+	c.restoredBefore.Store(-1)
 	c.failed = make(chan error, 4)
 
 	c.reg = prometheus.NewRegistry()
@@ -211,7 +203,13 @@ func (c *RunCommand) runBridge(ctx context.Context, s *settings, metrics *bridge
 		}); err != nil {
 			return err
 		}
-		c.log.Info("listen state restored", "listen", listen, "control_offset", offset)
+		c.restoredBefore.Store(offset)
+		if offset > 0 {
+			c.log.Info("listen state: RTM_LISTEN_ALL, then the control topic's history, which overrides it",
+				"listen", listenSummary(listen), "listen_all", cfg.RTMListenAll, "control_topic", c.controlTopic, "replayed_before_offset", offset)
+		} else {
+			c.log.Info("listen state: RTM_LISTEN_ALL (the control topic has no command yet)", "listen", listenSummary(listen))
+		}
 	}
 
 	connOpts := []rtm.ConnOption{
@@ -369,7 +367,8 @@ func (c *RunCommand) status() any {
 	if sess := c.session.Load(); sess != nil {
 		st := sess.State()
 		out["link"] = map[string]any{"state": st.State.String(), "reason": st.Reason, "attempt": st.Attempt, "since": st.At.UTC().Format(time.RFC3339Nano)}
-		out["listen"] = sess.Listen()
+		out["listen"] = listenJSON(sess.Listen())
+		out["listen_origin"] = c.origin(c.bridge.Stats())
 		out["session"] = sess.Stats()
 	} else {
 		out["link"] = map[string]any{"state": "not started", "reason": "preparing Kafka topics and the listen state"}

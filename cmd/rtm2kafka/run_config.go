@@ -20,7 +20,7 @@ import (
 
 // RunConfig is the bridge's configuration, read from the environment.
 type RunConfig struct {
-	RTMEndpoint     string        `env:"RTM_ENDPOINT" envDefault:"127.0.0.1:13315" help:"RTM gateway host:port"`
+	RTMEndpoint     string        `env:"RTM_ENDPOINT" help:"RTM gateway host:port (required: no default, so a typo cannot start a bridge against the wrong gateway)"`
 	RTMPID          int64         `env:"RTM_PID" help:"RTM project id (required)"`
 	RTMSecret       rtm.Secret    `env:"RTM_SECRET" help:"RTM project secret key (required unless RTM_SECRET_FILE; never logged)"`
 	RTMSecretFile   rtm.Secret    `env:"RTM_SECRET_FILE,file" help:"file holding the RTM secret key"`
@@ -83,6 +83,8 @@ func (c *RunConfig) validate() (*settings, error) {
 
 	if c.RTMEndpoint == "" {
 		bad("RTM_ENDPOINT: required, the gateway's host:port")
+	} else if err := checkHostPort(c.RTMEndpoint); err != nil {
+		bad("RTM_ENDPOINT: %v", err)
 	}
 	if c.RTMPID <= 0 {
 		bad("RTM_PID: required, a positive project id")
@@ -172,7 +174,7 @@ func (c *RunConfig) validate() (*settings, error) {
 		bad("LOG_FORMAT: want text or json")
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+		return nil, &configErrors{msgs: errs}
 	}
 	return s, nil
 }
@@ -269,9 +271,9 @@ func (k *KafkaConfig) checkBrokers() []string {
 	if len(k.Brokers) == 0 {
 		return []string{"KAFKA_BROKERS: required, comma-separated host:port"}
 	}
-	for _, b := range k.Brokers {
-		if err := bridge.CheckBrokerAddr(b); err != nil {
-			errs = append(errs, "KAFKA_BROKERS: "+err.Error())
+	for i, b := range k.Brokers {
+		if err := checkHostPort(b); err != nil {
+			errs = append(errs, fmt.Sprintf("KAFKA_BROKERS: entry %d of %d: %v", i+1, len(k.Brokers), err))
 		}
 	}
 	return errs

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -31,34 +30,23 @@ type TailCommand struct {
 // topics) without a consumer group and prints each record on one line.
 func (c *TailCommand) Run(ctx context.Context, args []string) error {
 	cfg := &KafkaConfig{}
-	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	vals := bindFlags(fs, cfg)
-	fromStart := fs.Bool("from-beginning", false, "print the records already in the topics, not only new ones")
-	max := fs.Int("n", 0, "stop after this many records (0 = run until interrupted)")
-	only := fs.String("topics", "", "comma-separated topics to read (default: every rtm topic)")
-	raw := fs.Bool("raw", false, "print record values as they are, without formatting")
-	fs.Usage = func() {
-		fmt.Fprintf(c.Stderr, `Usage: rtm2kafka tail [flags]
-
-Prints the records the bridge writes, one line each: time, topic, partition
-and offset, key, then the record's fields with the message body last.
-Binary bodies are shown as base64. Reads every partition of every rtm topic
-directly (no consumer group, nothing committed).
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	cl := newCLI(tailSpec, cfg)
+	fromStart := cl.Bool("from-beginning", false, "print the records already in the topics, not only new ones")
+	max := cl.Int("n", 0, "stop after this many records (0 = run until interrupted)")
+	only := cl.List("topics", "topics to read (default: every rtm topic)")
+	raw := cl.Bool("raw", false, "print record values as they are, without formatting")
+	if err := cl.Parse(args, c.Stdout); err != nil {
 		return err
 	}
-	if err := loadConfig(cfg, c.Env, vals); err != nil {
+	if len(cl.Args()) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, cl.Args()[0])
+	}
+	if err := cl.Load(c.Env); err != nil {
 		return err
 	}
 	router, err := cfg.router(topics.KeyTo)
 	if err != nil {
-		return err
+		return fmt.Errorf("configuration: %w", err)
 	}
 	names := append(router.Topics(), router.DeadLetterTopic(), router.ControlResultsTopic())
 	if *only != "" {
@@ -66,25 +54,25 @@ Flags:
 	}
 	opts, err := cfg.connOpts()
 	if err != nil {
-		return err
+		return fmt.Errorf("configuration: %w", err)
 	}
 	start := kgo.NewOffset().AtEnd()
 	if *fromStart {
 		start = kgo.NewOffset().AtStart()
 	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(names...), kgo.ConsumeResetOffset(start))...)
+	kc, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(names...), kgo.ConsumeResetOffset(start))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
-	defer cl.Close()
-	td, err := kadm.NewClient(cl).ListTopics(ctx, names...)
+	defer kc.Close()
+	td, err := kadm.NewClient(kc).ListTopics(ctx, names...)
 	if err != nil {
 		return fmt.Errorf("list topics on %s: %s", strings.Join(cfg.Brokers, ","), bridge.DescribeKafkaError(err))
 	}
 	parts, topicsFound := 0, 0
 	for _, t := range td.Sorted() {
 		if t.Err != nil {
-			fmt.Fprintf(c.Stderr, "tail: topic %s: %v\n", t.Topic, t.Err)
+			fmt.Fprintf(c.Stderr, "rtm2kafka tail: topic %s: %v\n", t.Topic, t.Err)
 			continue
 		}
 		topicsFound++
@@ -93,15 +81,15 @@ Flags:
 	if topicsFound == 0 {
 		return fmt.Errorf("none of the topics exist yet (%s); start the bridge first", strings.Join(names, ", "))
 	}
-	fmt.Fprintf(c.Stderr, "tail: reading %d partitions of %d topics from %s\n", parts, topicsFound, map[bool]string{true: "the beginning", false: "now on"}[*fromStart])
+	fmt.Fprintf(c.Stderr, "rtm2kafka tail: reading %d partitions of %d topics from %s\n", parts, topicsFound, map[bool]string{true: "the beginning", false: "now on"}[*fromStart])
 	printed := 0
 	for *max == 0 || printed < *max {
-		fs := cl.PollFetches(ctx)
+		fs := kc.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		fs.EachError(func(t string, p int32, err error) {
-			fmt.Fprintf(c.Stderr, "tail: %s/%d: %s\n", t, p, bridge.DescribeKafkaError(err))
+			fmt.Fprintf(c.Stderr, "rtm2kafka tail: %s/%d: %s\n", t, p, bridge.DescribeKafkaError(err))
 		})
 		fs.EachRecord(func(r *kgo.Record) {
 			if *max == 0 || printed < *max {
@@ -135,9 +123,20 @@ func formatRecord(m *kgo.Record, raw bool) string {
 	}
 	sort.Strings(keys)
 	var body string
+	_, hasAudio := v["audio"].(map[string]any)
+	_, hasFile := v["file"].(map[string]any)
 	for _, k := range keys {
 		switch k {
-		case "msg", "msg_b64", "raw_b64":
+		case "msg", "msg_b64":
+			if hasAudio || hasFile {
+				// The body is the audio or file description the record
+				// already carries decoded: show each field once.
+				body = fmt.Sprintf(" %s=(the %s above)", k, map[bool]string{true: "audio", false: "file"}[hasAudio])
+				continue
+			}
+			body = fmt.Sprintf(" %s=%s", k, quoteBody(bodyBytes(v[k])))
+			continue
+		case "raw_b64":
 			body = fmt.Sprintf(" %s=%s", k, quoteBody(bodyBytes(v[k])))
 			continue
 		case "scope", "kind", "pid", "received_at":
@@ -151,6 +150,11 @@ func formatRecord(m *kgo.Record, raw bool) string {
 				if isEmpty(iv) {
 					delete(obj, ik)
 				}
+			}
+			if _, ok := v["attrs"]; ok && k == "file" {
+				// decoded from attrs, which is shown as is
+				delete(obj, "rtm_attrs")
+				delete(obj, "custom_attrs")
 			}
 		}
 		val, _ := json.Marshal(v[k]) // values came from a decoder, so they marshal

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -15,13 +14,15 @@ type VersionCommand struct {
 
 // Run prints the version.
 func (c *VersionCommand) Run(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(c.Stdout)
-	fs.Usage = func() {
-		fmt.Fprintln(c.Stdout, "Usage: rtm2kafka version\n\nPrints the version of this build (ldflags, else module version or VCS revision).")
-	}
-	if err := fs.Parse(args); err != nil {
+	cl := newCLI(cliSpec{
+		Name: "version", Usage: "rtm2kafka version",
+		Short: "Prints the version of this build (set at link time, else the module version or VCS revision).",
+	})
+	if err := cl.Parse(args, c.Stdout); err != nil {
 		return err
+	}
+	if len(cl.Args()) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, cl.Args()[0])
 	}
 	fmt.Fprintln(c.Stdout, "rtm2kafka", buildVersion())
 	return nil
