@@ -58,8 +58,9 @@ type faultCase struct {
 	Rate      float64  // pushes per second
 	Duration  time.Duration
 	Redeliver bool // the simulator redelivers unanswered pushes (gateway-like)
-	// WaitListener makes the generator wait while no connection listens
-	// (a dead bridge) instead of counting the messages as not covered.
+	// WaitListener makes the generator wait for the first listener; later
+	// gaps (a dead bridge, a dropped link) are counted as no_listener, not
+	// waited out (rtmsim.LoadConfig.WaitListener).
 	WaitListener bool
 	Env          map[string]string // extra daemon environment
 	// Inject runs while the load runs (it starts once the load flows) and

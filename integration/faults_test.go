@@ -9,6 +9,7 @@ package integration_test
 // FAULTROW lines.
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -226,4 +227,112 @@ func brokerPID(port string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("brokerPID: no kafka.sh broker on port %s", port)
+}
+
+// haEnv is the environment of an HA fault row's bridges.
+func haEnv(name string) map[string]string {
+	return map[string]string{"BRIDGE_HA": "true", "BRIDGE_INSTANCE": name}
+}
+
+// startStandby starts bridge name in f's HA group and waits until it is a
+// standby.
+func startStandby(t *testing.T, f *faultRun, name string) *integration.Daemon {
+	t.Helper()
+	extra := map[string]string{}
+	for k, v := range f.Extra {
+		extra[k] = v
+	}
+	for k, v := range haEnv(name) {
+		extra[k] = v
+	}
+	d := f.E.Start(extra)
+	if err := integration.WaitFor(ctxFor(t, 20*time.Second), name+" standing by", func() bool {
+		st, err := d.Status(context.Background())
+		return err == nil && st.HA.Role == "standby"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// waitRole waits until d reports role.
+func waitRole(t *testing.T, d *integration.Daemon, role string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := integration.WaitFor(ctxFor(t, timeout), "role "+role, func() bool {
+		st, err := d.Status(context.Background())
+		return err == nil && st.HA.Role == role
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// TestFaultHA: (7) high availability, two bridges in one HA group under
+// load: the active one SIGTERMed (handover: no gap, nothing unanswered),
+// SIGKILLed (crash failover: the gap is counted as no_listener), and
+// SIGSTOPped past the session timeout then SIGCONTed (a zombie: it must
+// leave what it reads unanswered and stop listening). The leak check
+// samples the active bridge before and the new active one after.
+func TestFaultHA(t *testing.T) {
+	t.Run("handover", func(t *testing.T) {
+		runFault(t, faultCase{Name: "7a HA handover (SIGTERM active)", Rate: 400, Duration: 20 * time.Second,
+			Env: haEnv("a"), WaitListener: true,
+			Inject: func(t *testing.T, f *faultRun) string {
+				b := startStandby(t, f, "b")
+				time.Sleep(3 * time.Second) // steady state first
+				if err := f.D.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				took := waitRole(t, b, "active", 20*time.Second)
+				if code, err := f.D.Wait(ctxFor(t, 30*time.Second)); err != nil || code != 0 {
+					t.Fatalf("a: exit %d, %v", code, err)
+				}
+				f.D = b
+				if st := f.E.Sim.Stats(); st.NoListener != 0 {
+					t.Errorf("handover gap: %d messages found no listener", st.NoListener)
+				}
+				return fmt.Sprintf("b active %v after SIGTERM; no_listener %d", took.Round(10*time.Millisecond), f.E.Sim.Stats().NoListener)
+			}})
+	})
+	t.Run("kill", func(t *testing.T) {
+		runFault(t, faultCase{Name: "7b HA active SIGKILL", Rate: 400, Duration: 25 * time.Second,
+			Env: haEnv("a"), WaitListener: true, AllowUnanswered: true,
+			Inject: func(t *testing.T, f *faultRun) string {
+				b := startStandby(t, f, "b")
+				time.Sleep(3 * time.Second) // steady state first
+				if err := f.D.Kill(); err != nil {
+					t.Fatal(err)
+				}
+				took := waitRole(t, b, "active", 20*time.Second)
+				f.D = b
+				return fmt.Sprintf("b active %v after SIGKILL; no_listener %d so far", took.Round(10*time.Millisecond), f.E.Sim.Stats().NoListener)
+			}})
+	})
+	t.Run("zombie", func(t *testing.T) {
+		runFault(t, faultCase{Name: "7c HA zombie (SIGSTOP 9 s, SIGCONT)", Rate: 400, Duration: 25 * time.Second,
+			Env: haEnv("a"), WaitListener: true, AllowUnanswered: true,
+			Inject: func(t *testing.T, f *faultRun) string {
+				b := startStandby(t, f, "b")
+				time.Sleep(3 * time.Second) // steady state first
+				a := f.D
+				t.Cleanup(func() { _ = a.Signal(syscall.SIGCONT) }) // never leave it frozen
+				stopped := time.Now()
+				if err := a.Signal(syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+				took := waitRole(t, b, "active", 20*time.Second)
+				time.Sleep(time.Until(stopped.Add(9 * time.Second))) // the stop's length
+				if err := a.Signal(syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+				waitRole(t, a, "standby", 10*time.Second)
+				fenced, _, err := a.Metric(ctxFor(t, 5*time.Second), "rtm2kafka_produce_errors_total")
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.D = b
+				return fmt.Sprintf("b active %v after SIGSTOP; zombie back to standby after SIGCONT, %v pushes left unanswered (produce_errors_total)", took.Round(10*time.Millisecond), fenced)
+			}})
+	})
 }

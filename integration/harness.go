@@ -329,6 +329,7 @@ type Status struct {
 	} `json:"link"`
 	Listen  rtm.ListenState  `json:"listen"`
 	Session rtm.SessionStats `json:"session"`
+	HA      bridge.HAStatus  `json:"ha"`
 }
 
 // Status fetches and decodes /status.
