@@ -432,9 +432,10 @@ func (k *SecureKafka) RecordCount(t testing.TB, topic string) int64 {
 	return n
 }
 
-// ProduceIdempotent produces one record to topic with franz-go's default
-// (idempotent) producer as user over SCRAM-SHA-512 on the SASL_SSL listener.
-func ProduceIdempotent(ctx context.Context, k *SecureKafka, user, password, topic string) error {
+// ProduceIdempotent produces one record with value to topic with franz-go's
+// default (idempotent) producer as user over SCRAM-SHA-512 on the SASL_SSL
+// listener.
+func ProduceIdempotent(ctx context.Context, k *SecureKafka, user, password, topic string, value []byte) error {
 	pem, err := os.ReadFile(k.CAFile)
 	if err != nil {
 		return fmt.Errorf("integration: %w", err)
@@ -449,7 +450,7 @@ func ProduceIdempotent(ctx context.Context, k *SecureKafka, user, password, topi
 		return fmt.Errorf("integration: producer: %w", err)
 	}
 	defer cl.Close()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("idempotent")}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: value}).FirstErr(); err != nil {
 		return fmt.Errorf("integration: produce to %s as %s: %w", topic, user, err)
 	}
 	return nil

@@ -297,7 +297,7 @@ func TestSecureLeastPrivilege(t *testing.T) {
 		}
 		// A malformed push goes to the dead-letter topic (WRITE on it).
 		before := e.Sim.Stats().MalformedErrored
-		if n, err := e.Sim.SendMalformed("bad-msgpack"); err != nil || n != 1 {
+		if n, err := e.Sim.SendMalformed(rtmsim.MalformedGarbagePayload); err != nil || n != 1 {
 			t.Fatalf("SendMalformed: %d, %v", n, err)
 		}
 		if err := integration.WaitFor(ctxFor(t, 30*time.Second), "the malformed push answered with an error",
@@ -351,6 +351,12 @@ func TestSecureLeastPrivilege(t *testing.T) {
 		r := integration.Router(t, e.Prefix)
 		grantAll(t, k, acls[:1]) // WRITE+DESCRIBE on what it writes, nothing on the control topic
 		k.Grant(t, kadm.NewACLs().Allow("User:bridge").Topics(r.ControlTopic()).Operations(kadm.OpDescribe))
+		// A command is waiting in the control topic: restoring the listen
+		// state at start has to read it.
+		if err := integration.ProduceIdempotent(ctxFor(t, 30*time.Second), k, k.SuperUser, k.Password(t, k.SuperUser),
+			r.ControlTopic(), []byte(`{"id":"lp-1","op":"add","gids":[7]}`)); err != nil {
+			t.Fatal(err)
+		}
 		d := integration.StartDaemon(t, binPath, merge(e.DaemonEnv, scramBridge(t, k),
 			map[string]string{"KAFKA_CREATE_TOPICS": "false"}))
 		waitNotReady(t, d, r.ControlTopic(), "READ", "bridge")
@@ -394,7 +400,7 @@ func TestSecureIdempotentWriteNeedsOnlyTopicWrite(t *testing.T) {
 	topic := integration.Router(t, e.Prefix).Topics()[0]
 	createTopics(t, k, e.Prefix, "")
 	k.Grant(t, kadm.NewACLs().Allow("User:bridge").Topics(topic).Operations(kadm.OpWrite, kadm.OpDescribe))
-	if err := integration.ProduceIdempotent(ctxFor(t, 30*time.Second), k, "bridge", k.Password(t, "bridge"), topic); err != nil {
+	if err := integration.ProduceIdempotent(ctxFor(t, 30*time.Second), k, "bridge", k.Password(t, "bridge"), topic, []byte("x")); err != nil {
 		t.Fatalf("idempotent produce with topic WRITE only: %v", err)
 	}
 }

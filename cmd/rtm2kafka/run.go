@@ -190,7 +190,12 @@ func (c *RunCommand) goRun(name string, fn func(context.Context) error) {
 func (c *RunCommand) runBridge(ctx context.Context, s *settings, metrics *bridge.Metrics) error {
 	cfg := c.Config
 	kafkaAt := "Kafka at KAFKA_BROKERS=" + strings.Join(cfg.Brokers, ",")
-	if err := retry(ctx, c.log, "create topics on "+kafkaAt, func() error { return c.bridge.EnsureTopics(ctx) }); err != nil {
+	prepare, what := c.bridge.EnsureTopics, "create topics on "
+	if !cfg.KafkaCreateTopics {
+		prepare = func(ctx context.Context) error { return checkTopics(ctx, &cfg.KafkaConfig, s.router) }
+		what = "check that the topics exist (KAFKA_CREATE_TOPICS=false) on "
+	}
+	if err := retry(ctx, c.log, what+kafkaAt, func() error { return prepare(ctx) }); err != nil {
 		return err
 	}
 	var listen rtm.ListenState

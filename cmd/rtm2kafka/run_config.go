@@ -38,6 +38,7 @@ type RunConfig struct {
 	KafkaAcks         string        `env:"KAFKA_ACKS" envDefault:"all" help:"all (safe) or one (weaker: a leader failure can lose answered records)"`
 	KafkaPartitions   int           `env:"KAFKA_PARTITIONS" envDefault:"6" help:"partitions of the topics the bridge creates"`
 	KafkaReplication  int           `env:"KAFKA_REPLICATION_FACTOR" envDefault:"-1" help:"replication factor of created topics; -1 = broker default"`
+	KafkaCreateTopics bool          `env:"KAFKA_CREATE_TOPICS" envDefault:"true" help:"create missing topics at start; false: they must exist (made by the platform team), the bridge checks and names the missing ones"`
 	KafkaBatchSize    int           `env:"KAFKA_BATCH_SIZE" envDefault:"200" help:"most records per partition batch"`
 	KafkaBatchBytes   int64         `env:"KAFKA_BATCH_BYTES" envDefault:"1048576" help:"most bytes per partition batch (and the largest record)"`
 	KafkaBatchTimeout time.Duration `env:"KAFKA_BATCH_TIMEOUT" envDefault:"2ms" help:"how long a batch waits to fill"`
