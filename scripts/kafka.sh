@@ -50,7 +50,8 @@
 #                          and the controller on KAFKA_CONTROLLER_PORT (SSL, certificate required).
 #                          Defaults in secure mode: KAFKA_PORT 19192, KAFKA_CONTROLLER_PORT 19193,
 #                          RTM2KAFKA_STATE /tmp/rtm2kafka-kafka-secure. The mode is remembered in
-#                          the state dir: later commands need only the same RTM2KAFKA_STATE.
+#                          the state dir: later commands need the same RTM2KAFKA_STATE and ports,
+#                          not KAFKA_SECURITY (`env` needs only RTM2KAFKA_STATE).
 #                          Example:
 #                            KAFKA_SECURITY=secure scripts/kafka.sh start
 #                            KAFKA_SECURITY=secure scripts/kafka.sh env
