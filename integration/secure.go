@@ -177,7 +177,10 @@ func (k *SecureKafka) Grant(t testing.TB, b *kadm.ACLBuilder) {
 }
 
 // SetSCRAM creates or changes user's SCRAM credential for mechanism (as the
-// super user) and deletes it when the test ends.
+// super user). It is not deleted afterwards: on Kafka 4.4, once a
+// RemoveUserScramCredentialRecord is in the metadata log, a broker restart
+// lost the SCRAM-SHA-512 credentials of the other users too; a throwaway
+// user in a throwaway broker costs nothing.
 func (k *SecureKafka) SetSCRAM(t testing.TB, user string, mech kadm.ScramMechanism, password string) {
 	t.Helper()
 	adm := k.Admin(t)
@@ -190,11 +193,6 @@ func (k *SecureKafka) SetSCRAM(t testing.TB, user string, mech kadm.ScramMechani
 	if err != nil {
 		t.Fatalf("secure kafka: set SCRAM credential of %s: %v", user, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: user, Mechanism: mech}}, nil) // best effort
-	})
 }
 
 // BridgeTopicACLs is the least-privilege set of a bridge with topic prefix

@@ -311,6 +311,19 @@ super.users=User:admin;User:broker
 EOF
 }
 
+# write_admin_properties: a Java client config of the super user (SCRAM-SHA-512 over TLS) for
+# Kafka's own tools: --command-config / --bootstrap-server ${HOST}:${PORT}.
+write_admin_properties() {
+  cat >"${SECRETS}/admin.properties" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(password_of admin)";
+ssl.truststore.type=PEM
+ssl.truststore.location=${TLSDIR}/ca.pem
+EOF
+  chmod 600 "${SECRETS}/admin.properties"
+}
+
 # write_client_env: what a client needs, for `env`: addresses, paths and names, never a password.
 write_client_env() {
   cat >"$CLIENT_ENV" <<EOF
@@ -325,6 +338,7 @@ KAFKA_SECURE_CERT_DIR=${TLSDIR}
 KAFKA_SECURE_USERS=$(IFS=,; echo "${SECURE_USERS[*]}")
 KAFKA_SECURE_SUPER_USER=admin
 KAFKA_SECURE_PASSWORD_DIR=${SECRETS}
+KAFKA_SECURE_ADMIN_PROPERTIES=${SECRETS}/admin.properties
 # SASL_SSL  ${HOST}:${PORT}  PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; password of <user> in <password dir>/<user>.password
 # SCRAM512  ${HOST}:${SCRAM512_PORT}  SASL_SSL with SCRAM-SHA-512 only
 # MTLS      ${HOST}:${MTLS_PORT}  client certificate required: <cert dir>/<user>.pem + <user>.key, principal = CN;
@@ -333,6 +347,8 @@ KAFKA_SECURE_PASSWORD_DIR=${SECRETS}
 # admin is a super user; every other principal has only the ACLs you give it. A bridge, e.g.:
 #   KAFKA_BROKERS=${HOST}:${PORT} KAFKA_TLS=true KAFKA_TLS_CA_FILE=${TLSDIR}/ca.pem
 #   KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE=${SECRETS}/admin.password
+# Kafka's tools as the super user: --bootstrap-server ${HOST}:${PORT} --command-config ${SECRETS}/admin.properties
+#   java -cp "\$(scripts/kafka.sh tools-classpath)" org.apache.kafka.tools.AclCommand ... (kafka-acls.sh)
 EOF
 }
 
@@ -400,6 +416,7 @@ EOF
   if [[ $SECURITY == secure ]]; then
     chmod 600 "$PROPS" # it holds the key store and PLAIN passwords
     write_client_env
+    write_admin_properties
   fi
   # secure mode: log every denial (INFO), e.g. "Principal = User:bridge is Denied operation = READ"
   local authz_level=warn
