@@ -32,6 +32,13 @@
 //     scripts/kafka.sh (other ports, another state directory) for outage
 //     tests: stopping or killing it never disturbs the shared broker
 //     (KAFKA_BROKERS, 127.0.0.1:19092) that other packages test against.
+//   - [SecureBroker] is the secured broker of `KAFKA_SECURITY=secure
+//     scripts/kafka.sh` (TLS, mTLS, SASL PLAIN/SCRAM, ACLs) as its `env`
+//     command exports it (KAFKA_SECURE_*; scripts/test.sh starts it): the
+//     super user's [SecureKafka.Admin] client, [SecureKafka.Grant] for
+//     ACLs ([BridgeTopicACLs], the bridge's least-privilege set, and
+//     [OperatorACLs]), [SecureKafka.NewSecureEnv] and
+//     [SecureKafka.CheckSecure] as on the plain broker.
 //
 // Tests never skip for a missing broker: [kafkatest.Brokers] fails them
 // with the command that starts one (`scripts/kafka.sh start` and

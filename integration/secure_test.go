@@ -141,13 +141,13 @@ func noSecret(t *testing.T, d *integration.Daemon, secret string) {
 	}
 }
 
-// waitNotReady waits (up to 60 s) until /readyz fails with a body that
+// waitNotReady waits (up to 30 s) until /readyz fails with a body that
 // contains every one of want (case-insensitively) and the log mentions
 // each of them as well, while the daemon keeps running; it fails the test
 // otherwise, showing the last answer.
 func waitNotReady(t *testing.T, d *integration.Daemon, want ...string) {
 	t.Helper()
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := ctxFor(t, 30*time.Second) // the first retries come within seconds
 	var last string
 	has := func(s string) bool {
 		s = strings.ToLower(s)
@@ -179,7 +179,7 @@ func waitNotReady(t *testing.T, d *integration.Daemon, want ...string) {
 		// Not fatal: what follows (recovery, no secret shown) is still worth checking.
 		t.Errorf("%v: want /readyz and the log to name %q; last /readyz: %s", err, want, last)
 	}
-	if !d.Healthy(ctx) {
+	if !d.Healthy(ctxFor(t, 5*time.Second)) {
 		t.Errorf("/healthz not OK: the process should stay healthy while Kafka refuses it")
 	}
 }
