@@ -471,6 +471,12 @@ format_storage() {
 # ---------------------------------------------------------------- commands
 start_locked() {
   local fresh=$1 pid
+  if [[ $fresh == 0 && -f ${DATA}/meta.properties ]]; then
+    local was=plain
+    [[ -f ${STATE}/security ]] && was=$(cat "${STATE}/security")
+    [[ $was == "$SECURITY" ]] || die "${STATE} holds a ${was} broker's data, not a ${SECURITY} one" \
+      "wipe it: KAFKA_SECURITY=${was} RTM2KAFKA_STATE=${STATE} $0 stop — or use another RTM2KAFKA_STATE"
+  fi
   if pid=$(our_pid); then
     if is_serving; then
       log "already running (pid ${pid}) on ${HOST}:${PORT}; nothing to do"
@@ -492,12 +498,6 @@ start_locked() {
           "(a broker started with another RTM2KAFKA_STATE must be stopped with the same RTM2KAFKA_STATE)"
       fi
     done
-    if [[ -f ${DATA}/meta.properties ]]; then
-      local was=plain
-      [[ -f ${STATE}/security ]] && was=$(cat "${STATE}/security")
-      [[ $was == "$SECURITY" ]] || die "${STATE} holds a ${was} broker's data, not a ${SECURITY} one" \
-        "wipe it: KAFKA_SECURITY=${was} RTM2KAFKA_STATE=${STATE} $0 stop — or use another RTM2KAFKA_STATE"
-    fi
     write_config
     log "[config] ${PROPS} ($(describe_listeners), heap '${HEAP}')"
     format_storage
