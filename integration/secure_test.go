@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ type secureMode struct {
 	addr      string            // KAFKA_BROKERS
 	principal string            // what the broker's authorizer sees
 	env       map[string]string // KAFKA_TLS_* / KAFKA_SASL_*
-	secret    string            // the password in use, if any: must never be shown
+	secret    string            // the password or client key in use, if any: must never be shown
 }
 
 // secureModes returns the five connection modes, all as user bridge except
@@ -35,6 +36,11 @@ func secureModes(t *testing.T, k *integration.SecureKafka) []secureMode {
 	t.Helper()
 	pw := k.Password(t, "bridge")
 	cert, key := k.CertFiles("bridge")
+	keyPEM, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyLine := strings.Split(string(keyPEM), "\n")[1] // private key material: must never be shown either
 	tlsEnv := func(extra map[string]string) map[string]string {
 		m := map[string]string{"KAFKA_TLS": "true", "KAFKA_TLS_CA_FILE": k.CAFile}
 		for key, v := range extra {
@@ -44,7 +50,7 @@ func secureModes(t *testing.T, k *integration.SecureKafka) []secureMode {
 	}
 	return []secureMode{
 		{name: "TLS", addr: k.TLS, principal: "User:ANONYMOUS", env: tlsEnv(nil)},
-		{name: "mTLS", addr: k.MTLS, principal: "User:bridge",
+		{name: "mTLS", addr: k.MTLS, principal: "User:bridge", secret: keyLine,
 			env: tlsEnv(map[string]string{"KAFKA_TLS_CERT_FILE": cert, "KAFKA_TLS_KEY_FILE": key})},
 		{name: "PLAIN", addr: k.SASLSSL, principal: "User:bridge", secret: pw, env: tlsEnv(map[string]string{
 			"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "bridge", "KAFKA_SASL_PASSWORD": pw})},
@@ -128,7 +134,7 @@ func noSecret(t *testing.T, d *integration.Daemon, secret string) {
 		return
 	}
 	if strings.Contains(d.Log(), secret) {
-		t.Errorf("the password is in the daemon's log")
+		t.Errorf("the secret is in the daemon's log")
 	}
 	for _, path := range []string{"/status", "/metrics", "/readyz"} {
 		_, body, err := d.Fetch(ctxFor(t, 5*time.Second), path)
@@ -136,7 +142,7 @@ func noSecret(t *testing.T, d *integration.Daemon, secret string) {
 			t.Errorf("%s: %v", path, err)
 		}
 		if strings.Contains(body, secret) {
-			t.Errorf("the password is in %s", path)
+			t.Errorf("the secret is in %s", path)
 		}
 	}
 }
