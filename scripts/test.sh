@@ -66,7 +66,7 @@ echo "test: go vet"
 go vet ./...
 
 echo "test: go test -race"
-go test -race -count=1 -timeout 12m ./... 2>&1 | tee /tmp/rtm2kafka-test.log
+go test -race -count=1 -timeout 20m ./... 2>&1 | tee /tmp/rtm2kafka-test.log
 
 echo "test: short fuzz runs ($FUZZTIME each)"
 go test -run '^$' -fuzz '^FuzzReadFrame$' -fuzztime "$FUZZTIME" ./rtm/
