@@ -75,7 +75,8 @@ func (k *KafkaConfig) principal() string {
 	return "User:ANONYMOUS"
 }
 
-// checkTopics runs [bridge.CheckTopics] with a client of its own.
+// checkTopics runs [bridge.CheckTopics] with a client of its own; errors
+// are explained (see [KafkaConfig.explain]).
 func checkTopics(ctx context.Context, k *KafkaConfig, r *topics.Router) error {
 	opts, err := k.kgoOpts()
 	if err != nil {
@@ -86,5 +87,5 @@ func checkTopics(ctx context.Context, k *KafkaConfig, r *topics.Router) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	return bridge.CheckTopics(ctx, kadm.NewClient(cl), r, k.principal())
+	return k.explain(bridge.CheckTopics(ctx, kadm.NewClient(cl), r, k.principal()))
 }
