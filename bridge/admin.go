@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -88,28 +87,10 @@ func topicsLed(ctx context.Context, adm *kadm.Client, topics []string) error {
 	return nil
 }
 
-// CheckTopics reports the topics the bridge uses that do not exist, for a
-// bridge that does not create them (the platform team does).
+// CheckTopics checks that every topic the bridge uses exists, for a bridge
+// that does not create them; see the package-level [CheckTopics].
 func (b *Bridge) CheckTopics(ctx context.Context) error {
-	want := append(b.router.Topics(), b.router.DeadLetterTopic(), b.router.ControlTopic(), b.router.ControlResultsTopic())
-	td, err := kadm.NewClient(b.cl).ListTopics(ctx, want...)
-	if err != nil {
-		return fmt.Errorf("bridge: list topics: %s", DescribeKafkaError(err))
-	}
-	var missing []string
-	for _, t := range want {
-		d, ok := td[t]
-		if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
-			missing = append(missing, t)
-		} else if d.Err != nil {
-			return fmt.Errorf("bridge: describe topic %s: %s", t, DescribeKafkaError(d.Err))
-		}
-	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		return fmt.Errorf("bridge: topics missing (KAFKA_CREATE_TOPICS=false: create them first): %s", strings.Join(missing, ", "))
-	}
-	return nil
+	return CheckTopics(ctx, kadm.NewClient(b.cl), b.router, b.cfg.Principal)
 }
 
 // checkControlTopic returns what is wrong with an existing control topic:

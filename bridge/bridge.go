@@ -51,6 +51,9 @@ type Config struct {
 	// ClientOpts are extra franz-go options for every Kafka client the
 	// bridge makes (TLS dialer, SASL, client id); cmd builds them.
 	ClientOpts []kgo.Opt
+	// Principal names who the brokers see this bridge as ("User:bridge"),
+	// for errors about missing ACLs; empty means "this client".
+	Principal string
 	// Router maps pushes to topics, keys and headers; nil means the zero
 	// [topics.Router] (rtm.<scope>.<kind>, keyed by target). A Router with a
 	// prefix or overrides must have been initialised with Init.
@@ -116,6 +119,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.Router == nil {
 		c.Router = &topics.Router{}
+	}
+	if c.Principal == "" {
+		c.Principal = "this client"
 	}
 	if c.Linger == 0 {
 		c.Linger = DefaultLinger

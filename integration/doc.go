@@ -33,6 +33,13 @@
 //     scripts/kafka.sh (other ports, another state directory) for outage
 //     tests: stopping or killing it never disturbs the shared broker
 //     (KAFKA_BROKERS, 127.0.0.1:19092) that other packages test against.
+//   - [SecureBroker] is the secured broker of `KAFKA_SECURITY=secure
+//     scripts/kafka.sh` (TLS, mTLS, SASL PLAIN/SCRAM, ACLs) as its `env`
+//     command exports it (KAFKA_SECURE_*; scripts/test.sh starts it): the
+//     super user's [SecureKafka.Admin] client, [SecureKafka.Grant] for
+//     ACLs ([BridgeTopicACLs], the bridge's least-privilege set, and
+//     [OperatorACLs]), [SecureKafka.NewSecureEnv] and
+//     [SecureKafka.CheckSecure] as on the plain broker.
 //
 // Waiting, leak checks, Kafka clients and topic helpers come from the
 // shared kit [testkit], also used by the rtm and bridge tests.

@@ -16,7 +16,10 @@
 #   restart-broker [--hard]
 #                        stop --keep-data (or kill with --hard), then start on the same data.
 #   status               running or not (exit 0 when serving, 3 when not), pid, RSS, log path.
-#   env                  print KAFKA_BROKERS=127.0.0.1:<port>
+#   env                  print KAFKA_BROKERS=127.0.0.1:<port>; for a secured broker, the
+#                        KAFKA_SECURE_* lines a client needs (addresses, CA, certificates,
+#                        users, password files; never a password), ready for
+#                        `set -a; eval "$(scripts/kafka.sh env)"; set +a`
 #   tools-classpath      fetch if needed, print the java classpath ("<libs>/*") of the
 #                        broker + kafka-tools jars, e.g. for
 #                        java -cp "$(scripts/kafka.sh tools-classpath)" org.apache.kafka.tools.ProducerPerformance ...
@@ -34,15 +37,57 @@
 #   KAFKA_START_TIMEOUT    seconds to wait until serving (default 120)
 #   KAFKA_STOP_TIMEOUT     seconds to wait for a clean shutdown before SIGKILL (default 30)
 #   KAFKA_SERVER_PROPS     extra server.properties lines, newline separated (override defaults)
+#   KAFKA_SECURITY         plain (default) or secure. Secure: a throwaway CA, broker and client
+#                          certificates and random passwords under ${RTM2KAFKA_STATE}/tls and
+#                          /secrets, StandardAuthorizer with allow.everyone.if.no.acl.found=false,
+#                          super users admin (SASL or certificate CN=admin) and broker, SCRAM
+#                          credentials made at format time, and these listeners on 127.0.0.1
+#                          (no plaintext one):
+#                            KAFKA_PORT           SASL_SSL: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+#                            KAFKA_MTLS_PORT      SSL, client certificate required (default KAFKA_PORT+2)
+#                            KAFKA_TLS_PORT       SSL, no client auth, principal ANONYMOUS (default +3)
+#                            KAFKA_SCRAM512_PORT  SASL_SSL: SCRAM-SHA-512 only (default +4)
+#                          and the controller on KAFKA_CONTROLLER_PORT (SSL, certificate required).
+#                          Defaults in secure mode: KAFKA_PORT 19192, KAFKA_CONTROLLER_PORT 19193,
+#                          RTM2KAFKA_STATE /tmp/rtm2kafka-kafka-secure. The mode is remembered in
+#                          the state dir: later commands need the same RTM2KAFKA_STATE and ports,
+#                          not KAFKA_SECURITY (`env` needs only RTM2KAFKA_STATE).
+#                          Example:
+#                            KAFKA_SECURITY=secure scripts/kafka.sh start
+#                            KAFKA_SECURITY=secure scripts/kafka.sh env
 set -euo pipefail
 
 KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
 CACHE_ROOT=${RTM2KAFKA_CACHE:-${HOME:-/tmp}/.cache/rtm2kafka}
 KAFKA_HOME=${CACHE_ROOT}/kafka-${KAFKA_VERSION}
 LIBS=${KAFKA_HOME}/libs
-STATE=${RTM2KAFKA_STATE:-/tmp/rtm2kafka-kafka}
-PORT=${KAFKA_PORT:-19092}
-CPORT=${KAFKA_CONTROLLER_PORT:-19093}
+SECURITY=${KAFKA_SECURITY:-}
+if [[ $SECURITY == secure ]]; then
+  STATE=${RTM2KAFKA_STATE:-/tmp/rtm2kafka-kafka-secure}
+else
+  STATE=${RTM2KAFKA_STATE:-/tmp/rtm2kafka-kafka}
+fi
+if [[ -z $SECURITY && -f ${STATE}/security ]]; then
+  SECURITY=$(cat "${STATE}/security") # the mode this state dir was started in
+fi
+SECURITY=${SECURITY:-plain}
+case $SECURITY in
+  plain)
+    PORT=${KAFKA_PORT:-19092}
+    CPORT=${KAFKA_CONTROLLER_PORT:-19093}
+    ;;
+  secure)
+    PORT=${KAFKA_PORT:-19192}
+    CPORT=${KAFKA_CONTROLLER_PORT:-19193}
+    MTLS_PORT=${KAFKA_MTLS_PORT:-$((PORT + 2))}
+    TLS_PORT=${KAFKA_TLS_PORT:-$((PORT + 3))}
+    SCRAM512_PORT=${KAFKA_SCRAM512_PORT:-$((PORT + 4))}
+    ;;
+  *)
+    echo "kafka.sh: ERROR: KAFKA_SECURITY=${SECURITY}: want plain or secure" >&2
+    exit 2
+    ;;
+esac
 HOST=127.0.0.1
 HEAP=${KAFKA_HEAP:--Xms256m -Xmx1G}
 START_TIMEOUT=${KAFKA_START_TIMEOUT:-120}
@@ -150,19 +195,193 @@ is_serving() { # process alive + port open + log says started
   our_pid >/dev/null && port_open "$PORT" && grep -q "Kafka Server started" "$SERVER_LOG" 2>/dev/null
 }
 
+# ---------------------------------------------------------------- secure mode
+TLSDIR=${STATE}/tls
+SECRETS=${STATE}/secrets
+CLIENT_ENV=${STATE}/client.env
+# SASL users (PLAIN and SCRAM). admin is a super user; bridge has no rights until ACLs give it some.
+SECURE_USERS=(admin bridge)
+
+# random_secret: 24 characters of [A-Za-z0-9].
+random_secret() { head -c 96 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 24; }
+
+# sign_cert <name> <cn> <ca> <extensions>: an EC P-256 key ${TLSDIR}/<name>.key and a
+# certificate ${TLSDIR}/<name>.pem with subject CN=<cn>, signed by <ca> (<ca>.pem, <ca>.key),
+# valid 30 days.
+sign_cert() {
+  local name=$1 cn=$2 ca=$3 ext=$4 d=$TLSDIR
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "${d}/${name}.key" -out "${d}/${name}.csr" -subj "/CN=${cn}" 2>/dev/null ||
+    die "openssl could not make the key of ${name}"
+  printf '%b\n' "$ext" >"${d}/${name}.ext"
+  openssl x509 -req -in "${d}/${name}.csr" -CA "${d}/${ca}.pem" -CAkey "${d}/${ca}.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days 30 -extfile "${d}/${name}.ext" \
+    -out "${d}/${name}.pem" 2>/dev/null || die "openssl could not sign the certificate of ${name}"
+  rm -f "${d}/${name}.csr" "${d}/${name}.ext"
+}
+
+# gen_tls: the throwaway PKI and passwords, once per state dir:
+#   tls/ca.pem, ca.key          the CA that signs the broker and the good client certificates
+#   tls/other-ca.pem, .key      a CA that signs nothing the broker trusts
+#   tls/broker.p12              broker key + certificate (CN=broker, SAN 127.0.0.1, localhost)
+#   tls/truststore.p12          the broker's truststore (ca.pem only)
+#   tls/admin.pem, .key         client certificate CN=admin (a super user), signed by ca
+#   tls/bridge.pem, .key        client certificate CN=bridge, signed by ca
+#   tls/rogue.pem, .key         client certificate CN=bridge signed by other-ca: refused
+#   secrets/<user>.password     SASL password of each user; secrets/store.password (PKCS12)
+gen_tls() {
+  [[ -f ${TLSDIR}/.complete ]] && return 0
+  command -v openssl >/dev/null 2>&1 || die "openssl not found" "apt-get install -y openssl"
+  command -v keytool >/dev/null 2>&1 || die "keytool not found (it comes with the JDK)" "apt-get install -y openjdk-17-jre-headless"
+  rm -rf "$TLSDIR" "$SECRETS"
+  mkdir -p "$TLSDIR" "$SECRETS"
+  chmod 700 "$TLSDIR" "$SECRETS"
+  local ca u
+  for ca in ca other-ca; do
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+      -keyout "${TLSDIR}/${ca}.key" -out "${TLSDIR}/${ca}.pem" \
+      -subj "/CN=rtm2kafka throwaway ${ca} $(date +%s)" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null ||
+      die "openssl could not make the ${ca}"
+  done
+  sign_cert broker broker ca \
+    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost"
+  for u in admin bridge; do
+    sign_cert "$u" "$u" ca "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth"
+  done
+  sign_cert rogue bridge other-ca "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth"
+
+  random_secret >"${SECRETS}/store.password"
+  local sp
+  sp=$(cat "${SECRETS}/store.password")
+  openssl pkcs12 -export -in "${TLSDIR}/broker.pem" -inkey "${TLSDIR}/broker.key" -certfile "${TLSDIR}/ca.pem" \
+    -name broker -out "${TLSDIR}/broker.p12" -passout "pass:${sp}" ||
+    die "openssl could not write ${TLSDIR}/broker.p12"
+  keytool -importcert -noprompt -alias ca -file "${TLSDIR}/ca.pem" -keystore "${TLSDIR}/truststore.p12" \
+    -storetype PKCS12 -storepass "$sp" >/dev/null 2>&1 ||
+    die "keytool could not write ${TLSDIR}/truststore.p12"
+  for u in "${SECURE_USERS[@]}"; do
+    random_secret >"${SECRETS}/${u}.password"
+  done
+  chmod 600 "${TLSDIR}"/*.key "${TLSDIR}"/*.p12 "${SECRETS}"/*
+  touch "${TLSDIR}/.complete"
+  log "[tls] throwaway CA, broker and client certificates in ${TLSDIR}, passwords in ${SECRETS} ($(elapsed))"
+}
+
+password_of() { cat "${SECRETS}/$1.password"; }
+
+# secure_listener_props: the listener and security part of server.properties in secure mode.
+secure_listener_props() {
+  local sp plain_users="" u
+  sp=$(cat "${SECRETS}/store.password")
+  for u in "${SECURE_USERS[@]}"; do
+    plain_users+=" user_${u}=\"$(password_of "$u")\""
+  done
+  cat <<EOF
+listeners=SASL_SSL://${HOST}:${PORT},MTLS://${HOST}:${MTLS_PORT},TLS://${HOST}:${TLS_PORT},SCRAM512://${HOST}:${SCRAM512_PORT},CONTROLLER://${HOST}:${CPORT}
+advertised.listeners=SASL_SSL://${HOST}:${PORT},MTLS://${HOST}:${MTLS_PORT},TLS://${HOST}:${TLS_PORT},SCRAM512://${HOST}:${SCRAM512_PORT}
+listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL:SASL_SSL,MTLS:SSL,TLS:SSL,SCRAM512:SASL_SSL
+# the broker talks to itself and to the controller with its own certificate: principal "broker"
+inter.broker.listener.name=MTLS
+
+ssl.keystore.type=PKCS12
+ssl.keystore.location=${TLSDIR}/broker.p12
+ssl.keystore.password=${sp}
+ssl.key.password=${sp}
+ssl.truststore.type=PKCS12
+ssl.truststore.location=${TLSDIR}/truststore.p12
+ssl.truststore.password=${sp}
+ssl.client.auth=none
+listener.name.mtls.ssl.client.auth=required
+listener.name.controller.ssl.client.auth=required
+# a certificate's principal is its CN: CN=bridge -> User:bridge
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)(,.*)?\$/\$1/,DEFAULT
+
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required${plain_users};
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.scram512.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.scram512.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:broker
+EOF
+}
+
+# write_admin_properties: a Java client config of the super user (SCRAM-SHA-512 over TLS) for
+# Kafka's own tools: --command-config / --bootstrap-server ${HOST}:${PORT}.
+write_admin_properties() {
+  cat >"${SECRETS}/admin.properties" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(password_of admin)";
+ssl.truststore.type=PEM
+ssl.truststore.location=${TLSDIR}/ca.pem
+EOF
+  chmod 600 "${SECRETS}/admin.properties"
+}
+
+# write_client_env: what a client needs, for `env`: addresses, paths and names, never a password.
+write_client_env() {
+  cat >"$CLIENT_ENV" <<EOF
+# secured broker of scripts/kafka.sh (state ${STATE}); passwords are in files, never here
+KAFKA_SECURE_SASL_SSL=${HOST}:${PORT}
+KAFKA_SECURE_SCRAM512=${HOST}:${SCRAM512_PORT}
+KAFKA_SECURE_MTLS=${HOST}:${MTLS_PORT}
+KAFKA_SECURE_TLS=${HOST}:${TLS_PORT}
+KAFKA_SECURE_CA_FILE=${TLSDIR}/ca.pem
+KAFKA_SECURE_OTHER_CA_FILE=${TLSDIR}/other-ca.pem
+KAFKA_SECURE_CERT_DIR=${TLSDIR}
+KAFKA_SECURE_USERS=$(IFS=,; echo "${SECURE_USERS[*]}")
+KAFKA_SECURE_SUPER_USER=admin
+KAFKA_SECURE_PASSWORD_DIR=${SECRETS}
+KAFKA_SECURE_ADMIN_PROPERTIES=${SECRETS}/admin.properties
+# SASL_SSL  ${HOST}:${PORT}  PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; password of <user> in <password dir>/<user>.password
+# SCRAM512  ${HOST}:${SCRAM512_PORT}  SASL_SSL with SCRAM-SHA-512 only
+# MTLS      ${HOST}:${MTLS_PORT}  client certificate required: <cert dir>/<user>.pem + <user>.key, principal = CN;
+#                            rogue.pem (CN=bridge) is signed by other-ca.pem and refused
+# TLS       ${HOST}:${TLS_PORT}  TLS without client authentication, principal User:ANONYMOUS
+# admin is a super user; every other principal has only the ACLs you give it. A bridge, e.g.:
+#   KAFKA_BROKERS=${HOST}:${PORT} KAFKA_TLS=true KAFKA_TLS_CA_FILE=${TLSDIR}/ca.pem
+#   KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE=${SECRETS}/admin.password
+# Kafka's tools as the super user: --bootstrap-server ${HOST}:${PORT} --command-config ${SECRETS}/admin.properties
+#   java -cp "\$(scripts/kafka.sh tools-classpath)" org.apache.kafka.tools.AclCommand ... (kafka-acls.sh)
+EOF
+}
+
+# describe_listeners: one line for the progress log.
+describe_listeners() {
+  if [[ $SECURITY == secure ]]; then
+    echo "secured: SASL_SSL ${HOST}:${PORT}, mTLS ${HOST}:${MTLS_PORT}, TLS ${HOST}:${TLS_PORT}, SCRAM-SHA-512 only ${HOST}:${SCRAM512_PORT}, controller ${HOST}:${CPORT}; client settings: $0 env"
+  else
+    echo "KAFKA_BROKERS=${HOST}:${PORT}, controller ${HOST}:${CPORT}"
+  fi
+}
+
 # ---------------------------------------------------------------- config
 write_config() {
   mkdir -p "$DATA" "$LOGDIR"
+  echo "$SECURITY" >"${STATE}/security"
+  local listener_props
+  if [[ $SECURITY == secure ]]; then
+    gen_tls
+    listener_props=$(secure_listener_props)
+  else
+    listener_props="listeners=PLAINTEXT://${HOST}:${PORT},CONTROLLER://${HOST}:${CPORT}
+advertised.listeners=PLAINTEXT://${HOST}:${PORT}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  fi
   cat >"$PROPS" <<EOF
 # Written by scripts/kafka.sh — single-node KRaft (combined broker+controller) for tests.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@${HOST}:${CPORT}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://${HOST}:${PORT},CONTROLLER://${HOST}:${CPORT}
-advertised.listeners=PLAINTEXT://${HOST}:${PORT}
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+${listener_props}
 log.dirs=${DATA}
 
 # single node: every internal topic single-replica
@@ -194,6 +413,14 @@ EOF
   if [[ -n ${KAFKA_SERVER_PROPS:-} ]]; then
     printf '\n# KAFKA_SERVER_PROPS\n%s\n' "$KAFKA_SERVER_PROPS" >>"$PROPS"
   fi
+  if [[ $SECURITY == secure ]]; then
+    chmod 600 "$PROPS" # it holds the key store and PLAIN passwords
+    write_client_env
+    write_admin_properties
+  fi
+  # secure mode: log every denial (INFO), e.g. "Principal = User:bridge is Denied operation = READ"
+  local authz_level=warn
+  [[ $SECURITY == secure ]] && authz_level=info
   cat >"$LOG4J" <<EOF
 status = warn
 appender.file.type = File
@@ -210,7 +437,7 @@ logger.controller.level = info
 logger.state.name = state.change.logger
 logger.state.level = warn
 logger.authorizer.name = kafka.authorizer.logger
-logger.authorizer.level = warn
+logger.authorizer.level = ${authz_level}
 EOF
 }
 
@@ -223,17 +450,33 @@ format_storage() {
   local cid
   cid=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
   local flog=${LOGDIR}/format.log
+  local scram=() u m
+  if [[ $SECURITY == secure ]]; then
+    for u in "${SECURE_USERS[@]}"; do
+      for m in SCRAM-SHA-256 SCRAM-SHA-512; do
+        scram+=(--add-scram "${m}=[name=${u},password=$(password_of "$u")]")
+      done
+    done
+  fi
   if ! java -Dlog4j2.level=warn -cp "${LIBS}/*" kafka.tools.StorageTool format \
-      --cluster-id="$cid" -c "$PROPS" >"$flog" 2>&1; then
+      --cluster-id="$cid" -c "$PROPS" "${scram[@]}" >"$flog" 2>&1; then
     cat "$flog" >&2
     die "formatting KRaft storage in ${DATA} failed" "wipe it and retry: $0 stop && $0 start"
   fi
-  log "[format] formatted KRaft storage, cluster.id=${cid} ($(elapsed))"
+  local users=""
+  [[ ${#scram[@]} -gt 0 ]] && users=", SCRAM-SHA-256/512 users ${SECURE_USERS[*]}"
+  log "[format] formatted KRaft storage, cluster.id=${cid}${users} ($(elapsed))"
 }
 
 # ---------------------------------------------------------------- commands
 start_locked() {
   local fresh=$1 pid
+  if [[ $fresh == 0 && -f ${DATA}/meta.properties ]]; then
+    local was=plain
+    [[ -f ${STATE}/security ]] && was=$(cat "${STATE}/security")
+    [[ $was == "$SECURITY" ]] || die "${STATE} holds a ${was} broker's data, not a ${SECURITY} one" \
+      "wipe it: KAFKA_SECURITY=${was} RTM2KAFKA_STATE=${STATE} $0 stop — or use another RTM2KAFKA_STATE"
+  fi
   if pid=$(our_pid); then
     if is_serving; then
       log "already running (pid ${pid}) on ${HOST}:${PORT}; nothing to do"
@@ -246,7 +489,9 @@ start_locked() {
       log "[clean] --fresh: wiping ${STATE}"
       rm -rf "$STATE"
     fi
-    for p in "$PORT" "$CPORT"; do
+    local ports=("$PORT" "$CPORT")
+    [[ $SECURITY == secure ]] && ports+=("$MTLS_PORT" "$TLS_PORT" "$SCRAM512_PORT")
+    for p in "${ports[@]}"; do
       if port_open "$p"; then
         die "port ${HOST}:${p} is already in use by another process (not this script's broker)" \
           "find it: ss -ltnp | grep :${p}   — stop it, or use other ports: KAFKA_PORT=... KAFKA_CONTROLLER_PORT=..." \
@@ -254,7 +499,7 @@ start_locked() {
       fi
     done
     write_config
-    log "[config] ${PROPS} (listeners ${HOST}:${PORT}, controller ${HOST}:${CPORT}, heap '${HEAP}')"
+    log "[config] ${PROPS} ($(describe_listeners), heap '${HEAP}')"
     format_storage
     [[ -f $SERVER_LOG ]] && mv -f "$SERVER_LOG" "${SERVER_LOG}.prev"
     # shellcheck disable=SC2086
@@ -296,7 +541,7 @@ start_locked() {
     fi
     sleep 0.2
   done
-  log "serving: KAFKA_BROKERS=${HOST}:${PORT} (pid ${pid}, RSS $(rss_mb "$pid")MB, Kafka ${KAFKA_VERSION}, $(elapsed))"
+  log "serving: $(describe_listeners) (pid ${pid}, RSS $(rss_mb "$pid")MB, Kafka ${KAFKA_VERSION}, $(elapsed))"
 }
 
 cmd_start() {
@@ -379,7 +624,7 @@ cmd_status() {
   local pid
   if pid=$(our_pid); then
     if is_serving; then
-      log "running: pid ${pid}, KAFKA_BROKERS=${HOST}:${PORT}, RSS $(rss_mb "$pid")MB, Kafka ${KAFKA_VERSION}, state ${STATE}, log ${SERVER_LOG}"
+      log "running: pid ${pid}, $(describe_listeners), RSS $(rss_mb "$pid")MB, Kafka ${KAFKA_VERSION}, state ${STATE}, log ${SERVER_LOG}"
       return 0
     fi
     log "starting (not serving yet): pid ${pid}, log ${SERVER_LOG}"
@@ -393,6 +638,16 @@ cmd_status() {
   return 3
 }
 
+cmd_env() {
+  if [[ $SECURITY == secure ]]; then
+    [[ -f $CLIENT_ENV ]] || die "no secured broker was started with state dir ${STATE}" \
+      "start it: KAFKA_SECURITY=secure $0 start (same RTM2KAFKA_STATE, KAFKA_PORT, KAFKA_CONTROLLER_PORT)"
+    cat "$CLIENT_ENV"
+  else
+    echo "KAFKA_BROKERS=${HOST}:${PORT}"
+  fi
+}
+
 cmd_logs() { tail -n "${1:-50}" "$SERVER_LOG"; }
 
 main() {
@@ -404,7 +659,7 @@ main() {
     kill) cmd_kill ;;
     restart-broker | restart) cmd_restart_broker "$@" ;;
     status) cmd_status ;;
-    env) echo "KAFKA_BROKERS=${HOST}:${PORT}" ;;
+    env) cmd_env ;;
     tools-classpath)
       exec 3>&2
       need_java

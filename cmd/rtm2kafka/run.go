@@ -37,6 +37,7 @@ type RunCommand struct {
 	ops      *opsServer
 	stopping atomic.Bool
 	started  time.Time
+	prepErr  atomic.Pointer[error] // the last failure preparing Kafka, explained, for /readyz
 
 	controlTopic   string       // for /status's listen_origin
 	restoredBefore atomic.Int64 // the control offset the listen state was restored up to; -1 until then
@@ -133,7 +134,7 @@ func (c *RunCommand) Start(ctx context.Context) error {
 		c.log.Warn("KAFKA_IDEMPOTENT=false: a produce retried after a broker failure can write a record twice")
 	}
 	c.bridge, err = bridge.New(bridge.Config{
-		Brokers: cfg.Brokers, ClientOpts: s.kafkaOpts, Router: s.router, Format: s.format, PID: cfg.RTMPID,
+		Brokers: cfg.Brokers, ClientOpts: s.kafkaOpts, Principal: cfg.KafkaConfig.principal(), Router: s.router, Format: s.format, PID: cfg.RTMPID,
 		Acks: s.acks, DisableIdempotence: !cfg.KafkaIdempotent, Linger: cfg.KafkaLinger,
 		BatchBytes: int32(cfg.KafkaBatchBytes), WindowRecords: cfg.WindowRecords, WindowBytes: cfg.WindowBytes,
 		Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplication,
@@ -191,16 +192,27 @@ func (c *RunCommand) runBridge(ctx context.Context, s *settings, metrics *bridge
 	if !cfg.KafkaCreateTopics {
 		prepare, what = c.bridge.CheckTopics, "check topics on "+kafkaAt
 	}
-	if err := retry(ctx, c.log, what, func() error { return prepare(ctx) }); err != nil {
+	// explained runs one preparation step; its failure is explained in the
+	// configuration's terms and kept for /readyz.
+	explained := func(f func() error) func() error {
+		return func() error {
+			err := cfg.KafkaConfig.explain(f())
+			if err != nil {
+				c.prepErr.Store(&err)
+			}
+			return err
+		}
+	}
+	if err := retry(ctx, c.log, what, explained(func() error { return prepare(ctx) })); err != nil {
 		return err
 	}
 	var listen rtm.ListenState // a standby listens to nothing until it is active
 	var offset int64
 	if !cfg.HA {
-		if err := retry(ctx, c.log, "restore the listen state from the control topic on "+kafkaAt, func() (err error) {
+		if err := retry(ctx, c.log, "restore the listen state from the control topic on "+kafkaAt, explained(func() (err error) {
 			listen, offset, err = c.bridge.RestoreListen(ctx, s.listen)
 			return err
-		}); err != nil {
+		})); err != nil {
 			return err
 		}
 		c.restoredBefore.Store(offset)
@@ -328,6 +340,9 @@ func (c *RunCommand) ready(ctx context.Context) error {
 	}
 	sess := c.session.Load()
 	if sess == nil {
+		if p := c.prepErr.Load(); p != nil {
+			return fmt.Errorf("preparing Kafka topics and the listen state: %w", *p)
+		}
 		if p := c.bridge.KafkaProblem(); p != "" {
 			return errors.New("preparing Kafka topics and the listen state: " + p)
 		}
@@ -343,12 +358,12 @@ func (c *RunCommand) ready(ctx context.Context) error {
 			return degradedError{fmt.Sprintf("spilling to spool, %d records", n)}
 		}
 		if err := c.bridge.CheckWritable(ctx); err != nil {
-			return degradedError{fmt.Sprintf("kafka not writable, pushes will spill to the spool: %v", err)}
+			return degradedError{fmt.Sprintf("kafka not writable, pushes will spill to the spool: %v", c.Config.KafkaConfig.explain(err))}
 		}
 		return nil
 	}
 	if err := c.bridge.CheckWritable(ctx); err != nil {
-		return fmt.Errorf("kafka not writable: %w", err)
+		return c.Config.KafkaConfig.explain(err)
 	}
 	return nil
 }

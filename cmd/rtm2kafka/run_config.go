@@ -39,7 +39,7 @@ type RunConfig struct {
 	KafkaPartitions   int           `env:"KAFKA_PARTITIONS" envDefault:"6" help:"partitions of the topics the bridge creates"`
 	KafkaReplication  int           `env:"KAFKA_REPLICATION_FACTOR" envDefault:"-1" help:"replication factor of created topics; -1 = broker default"`
 	KafkaIdempotent   bool          `env:"KAFKA_IDEMPOTENT" envDefault:"true" help:"idempotent producer (no duplicates from retries); false only for clusters that refuse it"`
-	KafkaCreateTopics bool          `env:"KAFKA_CREATE_TOPICS" envDefault:"true" help:"create missing topics at start; false = only check they exist (topics made by the platform team)"`
+	KafkaCreateTopics bool          `env:"KAFKA_CREATE_TOPICS" envDefault:"true" help:"create missing topics at start; false: they must exist (made by the platform team), the bridge checks and names the missing ones"`
 	KafkaBatchBytes   int64         `env:"KAFKA_BATCH_BYTES" envDefault:"1048576" help:"most bytes per partition batch (and the largest record)"`
 	KafkaLinger       time.Duration `env:"KAFKA_LINGER" envDefault:"2ms" help:"how long a partition's batch waits for more records"`
 	KafkaBatchSize    int           `env:"KAFKA_BATCH_SIZE" help:"removed: the producer batches by bytes (KAFKA_BATCH_BYTES) and time (KAFKA_LINGER)"`
