@@ -98,7 +98,7 @@ type scenarioResult struct {
 	// CPURatio50 divides it by Raw50's CPU per record (target ≤ 2.5).
 	CPUPerPushUs50 float64 `json:"bridge_cpu_us_per_push_at_50"`
 	CPURatio50     float64 `json:"cpu_ratio_at_50"`
-	Error     string   `json:"error,omitempty"`
+	Error          string  `json:"error,omitempty"`
 }
 
 // report is the JSON file.
