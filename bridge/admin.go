@@ -30,7 +30,7 @@ func (b *Bridge) EnsureTopics(ctx context.Context) error {
 	)
 	check := func(rs kadm.CreateTopicResponses, err error) {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("bridge: create topics: %s", DescribeKafkaError(err)))
+			errs = append(errs, fmt.Errorf("bridge: create topics: %w", b.denied("CREATE", "topics", err)))
 			return
 		}
 		for _, r := range rs.Sorted() {
@@ -45,7 +45,7 @@ func (b *Bridge) EnsureTopics(ctx context.Context) error {
 					}
 				}
 			default:
-				errs = append(errs, fmt.Errorf("bridge: create topic %s: %s", r.Topic, DescribeKafkaError(r.Err)))
+				errs = append(errs, fmt.Errorf("bridge: create topic %s: %w", r.Topic, b.denied("CREATE", "topic "+r.Topic, r.Err)))
 			}
 		}
 	}
@@ -131,6 +131,16 @@ func (b *Bridge) checkControlTopic(ctx context.Context, adm *kadm.Client) []stri
 	return warns
 }
 
+// denied describes err; when it is an authorization failure, it names the
+// principal, the operation and the resource, as an operator writes the ACL.
+func (b *Bridge) denied(op, resource string, err error) error {
+	if errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed) ||
+		errors.Is(err, kerr.GroupAuthorizationFailed) {
+		return fmt.Errorf("%s may not %s %s: %w", b.cfg.Principal, op, resource, err)
+	}
+	return Described(err)
+}
+
 // writableTTL is how long a CheckWritable result is reused.
 const writableTTL = time.Second
 
@@ -149,7 +159,7 @@ func (b *Bridge) CheckWritable(ctx context.Context) error {
 	defer cancel()
 	_, err := b.endOffsets(ctx, b.router.ControlTopic())
 	if err != nil {
-		err = fmt.Errorf("kafka not writable: %s", DescribeKafkaError(err))
+		err = fmt.Errorf("kafka not writable: %w", Described(err))
 		if f := b.health.failing(); len(f) > 0 {
 			err = fmt.Errorf("%w (brokers: %s)", err, strings.Join(f, "; "))
 		}

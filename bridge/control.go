@@ -117,7 +117,7 @@ func (b *Bridge) endOffsets(ctx context.Context, topic string) (map[int32]int64,
 		err = lo.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, b.denied("DESCRIBE", "topic "+topic, err))
 	}
 	out := make(map[int32]int64)
 	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
@@ -159,7 +159,7 @@ func (b *Bridge) readToEnd(ctx context.Context, topic string, fn func(*kgo.Recor
 			return ctx.Err()
 		}
 		if err := fetchErr(fs); err != nil {
-			return fmt.Errorf("read %s: %w", topic, err)
+			return fmt.Errorf("read %s: %w", topic, b.denied("READ", "topic "+topic, err))
 		}
 		stop := false
 		fs.EachRecord(func(r *kgo.Record) {

@@ -67,7 +67,7 @@ func SendControl(ctx context.Context, opts []kgo.Opt, router *topics.Router, cmd
 		err = lo.Error()
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("list end offsets of %s: %s", results, DescribeKafkaError(err))
+		return Result{}, fmt.Errorf("list end offsets of %s: %w", results, Described(err))
 	}
 	from := make(map[int32]kgo.Offset)
 	lo.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
@@ -77,7 +77,7 @@ func SendControl(ctx context.Context, opts []kgo.Opt, router *topics.Router, cmd
 
 	rec := &kgo.Record{Topic: router.ControlTopic(), Partition: controlPartition, Key: []byte(id), Value: cmd}
 	if err := pcl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return Result{}, fmt.Errorf("produce to %s: %s", router.ControlTopic(), DescribeKafkaError(err))
+		return Result{}, fmt.Errorf("produce to %s: %w", router.ControlTopic(), Described(err))
 	}
 
 	ccl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),

@@ -184,6 +184,24 @@ func (h *brokerHealth) failing() []string {
 	return out
 }
 
+// Described returns err with [DescribeKafkaError]'s words as its message,
+// still wrapping err (so errors.Is and errors.As see the cause); nil stays
+// nil.
+func Described(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &describedError{msg: DescribeKafkaError(err), err: err}
+}
+
+type describedError struct {
+	msg string
+	err error
+}
+
+func (e *describedError) Error() string { return e.msg }
+func (e *describedError) Unwrap() error { return e.err }
+
 // DescribeKafkaError says in a few words why talking to a broker failed, as
 // kcat would: cannot resolve the host, connection refused, TLS handshake
 // failed (and why), authentication failed, not authorized. Other errors are

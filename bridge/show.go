@@ -48,14 +48,14 @@ func ShowListen(ctx context.Context, opts []kgo.Opt, router *topics.Router) (*Sh
 		err = starts.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list start offsets of %s: %s", topic, DescribeKafkaError(err))
+		return nil, fmt.Errorf("list start offsets of %s: %w", topic, Described(err))
 	}
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %s", topic, DescribeKafkaError(err))
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, Described(err))
 	}
 	var best *Shown
 	var ferr error
@@ -115,7 +115,7 @@ func readRange(ctx context.Context, opts []kgo.Opt, topic string, part int32, fr
 			return fmt.Errorf("read %s/%d: %w", topic, part, ctx.Err())
 		}
 		if err := fetchErr(fs); err != nil {
-			return fmt.Errorf("read %s: %s", topic, DescribeKafkaError(err))
+			return fmt.Errorf("read %s: %w", topic, Described(err))
 		}
 		done := false
 		fs.EachRecord(func(r *kgo.Record) {

@@ -67,7 +67,7 @@ func (c *TailCommand) Run(ctx context.Context, args []string) error {
 	defer kc.Close()
 	td, err := kadm.NewClient(kc).ListTopics(ctx, names...)
 	if err != nil {
-		return fmt.Errorf("list topics on %s: %s", strings.Join(cfg.Brokers, ","), bridge.DescribeKafkaError(err))
+		return fmt.Errorf("list topics on %s: %w", strings.Join(cfg.Brokers, ","), bridge.Described(err))
 	}
 	parts, topicsFound := 0, 0
 	for _, t := range td.Sorted() {
