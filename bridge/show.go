@@ -3,10 +3,12 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rtm2kafka/rtm2kafka/topics"
@@ -46,6 +48,9 @@ func ShowListen(ctx context.Context, opts []kgo.Opt, router *topics.Router) (*Sh
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err == nil {
 		err = starts.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, fmt.Errorf("topic %s does not exist: no bridge has run with this topic prefix (KAFKA_TOPIC_PREFIX)", topic)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list start offsets of %s: %w", topic, Described(err))

@@ -20,6 +20,7 @@ func TestHelpGolden(t *testing.T) {
 		{"help-sim", "sim --help"},
 		{"help-ctl", "ctl --help"},
 		{"help-ctl", "ctl -h"},
+		{"help-ctl", "help ctl"},
 		{"help-tail", "tail --help"},
 		{"help-version", "version --help"},
 	} {

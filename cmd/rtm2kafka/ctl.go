@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/rtm2kafka/rtm2kafka/bridge"
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
@@ -139,6 +141,9 @@ func (c *CtlCommand) Run(ctx context.Context, args []string) error {
 	if errors.As(err, &q) {
 		return fmt.Errorf("%w: command %s queued at %s offset %d; no bridge applied it within %s: it will be applied when a bridge reads it",
 			errQueued, q.ID, q.Topic, q.Offset, timeout.String())
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("%w (no bridge has run with this KAFKA_TOPIC_PREFIX yet)", err)
 	}
 	if err != nil {
 		return err

@@ -56,7 +56,13 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer, env m
 	name := "run"
 	if len(args) > 0 {
 		switch args[0] {
-		case "-h", "--help", "-help", "help":
+		case "help":
+			if len(args) > 1 { // "help ctl" is "ctl --help"
+				return runMain(ctx, []string{args[1], "--help"}, stdout, stderr, env)
+			}
+			fmt.Fprint(stdout, mainUsage)
+			return exitOK
+		case "-h", "--help", "-help":
 			fmt.Fprint(stdout, mainUsage)
 			return exitOK
 		case "--version", "-version", "-v":

@@ -70,16 +70,20 @@ func (c *TailCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("list topics on %s: %w", strings.Join(cfg.Brokers, ","), bridge.Described(err))
 	}
 	parts, topicsFound := 0, 0
+	var missing []string
 	for _, t := range td.Sorted() {
 		if t.Err != nil {
-			fmt.Fprintf(c.Stderr, "rtm2kafka tail: topic %s: %v\n", t.Topic, t.Err)
+			missing = append(missing, t.Topic)
 			continue
 		}
 		topicsFound++
 		parts += len(t.Partitions)
 	}
 	if topicsFound == 0 {
-		return fmt.Errorf("none of the topics exist yet (%s); start the bridge first", strings.Join(names, ", "))
+		return fmt.Errorf("none of the %d topics exists yet (e.g. %s): start the bridge first, or check KAFKA_TOPIC_PREFIX", len(names), names[0])
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(c.Stderr, "rtm2kafka tail: skipping %d topics not created yet: %s\n", len(missing), strings.Join(missing, ", "))
 	}
 	fmt.Fprintf(c.Stderr, "rtm2kafka tail: reading %d partitions of %d topics from %s\n", parts, topicsFound, map[bool]string{true: "the beginning", false: "now on"}[*fromStart])
 	printed := 0
