@@ -613,3 +613,59 @@ func TestHAHandoverStandbyGone(t *testing.T) {
 		t.Errorf("unanswered %d, lost %d; want 0", st.Unanswered, ex.Lost)
 	}
 }
+
+// TestHAZombieQuietWake: like TestHAZombie, but the gateway pushes nothing
+// while the zombie is stopped and resumes right after SIGCONT, so the
+// zombie's group client runs before any push reaches it: the pushes that
+// then arrive while the gateway still thinks it listens must be left
+// unanswered too (stated bound: 0 answered by the zombie after SIGCONT).
+func TestHAZombieQuietWake(t *testing.T) {
+	c := newHACluster(t, time.Second)
+	a := c.start("a")
+	c.waitActive(a, 30*time.Second)
+	b := c.start("b")
+	gctx, stopLoad := context.WithCancel(context.Background())
+	defer stopLoad()
+	genDone := make(chan struct{})
+	go func() {
+		defer close(genDone)
+		_, _ = c.E.Sim.Generate(gctx, rtmsim.LoadConfig{Rate: 2000, Duration: time.Minute, Keys: 50, Seed: 96, Mix: haMix, WaitListener: true}) // ended by stopLoad
+	}()
+	testkit.Eventually(t, 20*time.Second, func() bool { return c.E.Ledger.Answered() >= 1000 }, "steady traffic")
+	c.E.Sim.SetPaused(true)
+	testkit.Eventually(t, 10*time.Second, func() bool { return c.E.Sim.Stats().Pending == 0 }, "the pushes before the pause settled")
+	t.Cleanup(func() { _ = a.D.Signal(syscall.SIGCONT) }) // never leave it frozen
+	stopAt := time.Now()
+	if err := a.D.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, haSessionTimeout+haTakeoverSlack+5*time.Second, func() bool { return c.status(b).HA.Role == "active" }, "b active")
+	contAt := time.Now()
+	if err := a.D.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	c.E.Sim.SetPaused(false)
+	testkit.Eventually(t, 10*time.Second, func() bool { cs, _ := c.E.Sim.ConnStats(a.Conn); return !cs.Listening }, "the zombie to stop listening")
+	stoppedListening := time.Now()
+	stopLoad()
+	<-genDone
+	testkit.Eventually(t, 30*time.Second, func() bool { return c.E.Sim.Stats().Pending == 0 }, "every push to have an outcome")
+	ex, _ := c.E.Check()
+	var sentAfter, okAfter int
+	for _, o := range c.outcomesOf(a.Conn) {
+		if o.Sent.After(contAt) {
+			sentAfter++
+			if o.OK {
+				okAfter++
+			}
+		}
+	}
+	t.Logf("quiet wake: b active %v after the stop; after SIGCONT the zombie was sent %d pushes and answered %d OK; it stopped listening %v after SIGCONT; %s",
+		contAt.Sub(stopAt).Round(time.Millisecond), sentAfter, okAfter, stoppedListening.Sub(contAt).Round(time.Millisecond), ex)
+	if okAfter != 0 {
+		t.Errorf("the zombie answered %d pushes sent after SIGCONT, after the takeover (bound 0)", okAfter)
+	}
+	if ex.Lost != 0 {
+		t.Errorf("lost %d", ex.Lost)
+	}
+}
