@@ -398,7 +398,7 @@ func (b *Bridge) announce(ctx context.Context) {
 
 // Handover hands the active role to a standby before this instance stops:
 // it leaves the group and waits until another instance announces that it
-// listens, then stops listening. The window is drained afterwards by
+// listens (at most the session timeout plus 3 s), then stops listening. The window is drained afterwards by
 // Shutdown as usual. Without HA, or when not active, or when no other
 // member is in the group, it only leaves the group. If ctx ends first it
 // stops listening anyway and returns ctx's error.
@@ -435,7 +435,12 @@ func (b *Bridge) Handover(ctx context.Context, lc ListenController) error {
 		return nil
 	}
 	b.log.Info("bridge: HA: handing over: left the group, listening until a standby announces it listens", slog.Int("standbys", others))
-	err = b.waitAnnouncement(ctx, ends)
+	// A standby that is itself dead stays in the group until its session
+	// times out: wait for that and a takeover, not for the whole drain
+	// deadline, so that the drain keeps its time.
+	wctx, cancel := context.WithTimeout(ctx, h.cfg.SessionTimeout+3*time.Second)
+	err = b.waitAnnouncement(wctx, ends)
+	cancel()
 	if err == nil {
 		h.handovers.Add(1)
 		b.log.Info("bridge: HA: the new active listens: stopping listening")
