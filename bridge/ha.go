@@ -118,7 +118,11 @@ func (h *ha) poke() {
 // the lease.
 func (h *ha) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
 	const joinGroup, heartbeat, syncGroup = 11, 12, 14
-	if err == nil && (key == heartbeat || key == joinGroup || key == syncGroup) {
+	// Renew only a lease still running: a response read after the lease
+	// ran out (a process stopped past the session timeout, or an answer
+	// carrying UNKNOWN_MEMBER_ID) must not revive it; only a new
+	// assignment starts a new lease.
+	if err == nil && (key == heartbeat || key == joinGroup || key == syncGroup) && h.leaseValid() {
 		h.lastHB.Store(time.Now().UnixNano())
 	}
 }
@@ -186,6 +190,12 @@ func (b *Bridge) HAStatus() HAStatus {
 	if h == nil {
 		return HAStatus{Role: RoleSingle.String()}
 	}
+	h.mu.Lock()
+	if h.group != nil {
+		_, gen := h.group.GroupMetadata()
+		h.generation.Store(gen)
+	}
+	h.mu.Unlock()
 	return HAStatus{
 		Enabled: true, Role: Role(h.role.Load()).String(),
 		Since:    time.UnixMilli(h.since.Load()).UTC().Format(time.RFC3339Nano),
@@ -229,6 +239,12 @@ func (b *Bridge) RunHA(ctx context.Context, lc ListenController, defaults rtm.Li
 			h.mu.Lock()
 			h.assigned = false
 			h.mu.Unlock()
+			// Another member may be active already: take no new push
+			// from now on (a handover keeps answering until the new
+			// active announces itself; Handover stops listening then).
+			if !h.handing.Load() && Role(h.role.Load()) == RoleActive {
+				h.fenced.Store(true)
+			}
 			h.poke()
 		}
 	}
@@ -278,6 +294,7 @@ func (b *Bridge) RunHA(ctx context.Context, lc ListenController, defaults rtm.Li
 		if _, err := applyState(sctx, lc, rtm.ListenState{}); err != nil {
 			b.log.Error("bridge: HA: could not stop listening", slog.String("error", err.Error()))
 		}
+		h.fenced.Store(false) // a standby now, listening to nothing; may be chosen anew
 		b.log.Warn("bridge: HA: no longer active: listening to nothing", slog.String("why", why), slog.String("instance", h.cfg.Instance))
 	}
 	defer endTerm("stopping")
@@ -307,8 +324,8 @@ func (b *Bridge) RunHA(ctx context.Context, lc ListenController, defaults rtm.Li
 				defer close(done)
 				b.activeTerm(tctx, lc, defaults)
 			}(term.done)
-		case !assigned && h.fenced.Load():
-			h.fenced.Store(false) // stopped listening; a standby again, may be chosen anew
+		case term == nil && h.fenced.Load():
+			h.fenced.Store(false) // fenced while a standby (nothing to stop): may be chosen anew
 		}
 	}
 }
