@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -47,13 +46,7 @@ type SimCommand struct {
 // Run parses flags and serves until ctx ends.
 func (c *SimCommand) Run(ctx context.Context, args []string) error {
 	cfg := &SimConfig{}
-	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	vals := bindFlags(fs, cfg)
-	fs.Usage = func() {
-		fmt.Fprintf(c.Stderr, `Usage: rtm2kafka sim [flags]
-
-Runs a simulated RTM gateway: it checks the pid and signature of every quest,
+	cl := newCLI(cliSpec{Name: "sim", Usage: "rtm2kafka sim [flags]", Short: `Runs a simulated RTM gateway: it checks the pid and signature of every quest,
 keeps each connection's listen state, pushes messages to the connections that
 listen to them (generated traffic at SIM_RATE, and whatever SDK clients send
 with sendmsg / sendgroupmsg / sendroommsg / sendmsgs / broadcastmsg) and logs
@@ -65,15 +58,14 @@ listen state covers it. Generated traffic waits for the first listener, then
 never again: what nobody listens to is counted as no_listener.
 
 Point the bridge at it with RTM_ENDPOINT=<SIM_ADDR> and the same RTM_PID and
-RTM_SECRET.
-
-Configuration (environment variable, or the flag of the same name):
-%s`, usageVars(cfg))
-	}
-	if err := fs.Parse(args); err != nil {
+RTM_SECRET.`}, cfg)
+	if err := cl.Parse(args, c.Stdout); err != nil {
 		return err
 	}
-	if err := loadConfig(cfg, c.Env, vals); err != nil {
+	if len(cl.Args()) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, cl.Args()[0])
+	}
+	if err := cl.Load(c.Env); err != nil {
 		return err
 	}
 	secret := cfg.Secret
