@@ -250,6 +250,7 @@ type Bridge struct {
 
 	listenMu sync.Mutex
 	listen   rtm.ListenState // last listen state the gateway accepted, for set_all
+	restored atomic.Pointer[Restored]
 
 	sp *spoolPath // nil without Config.SpoolDir; see spool_path.go
 	ha *ha        // nil without Config.HA; see ha.go

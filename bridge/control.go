@@ -103,9 +103,29 @@ func (b *Bridge) RestoreListen(ctx context.Context, initial rtm.ListenState) (rt
 		next = ends[controlPartition]
 	}
 	b.setListen(state)
+	b.restored.Store(&Restored{Applied: applied, Skipped: skipped, NextOffset: next})
 	b.log.Info("bridge: listen state restored from the control topic", slog.String("topic", topic),
 		slog.Int("applied", applied), slog.Int("skipped_refused_or_invalid", skipped), slog.Int64("next_offset", next))
 	return state, next, nil
+}
+
+// Restored says what the last [Bridge.RestoreListen] did: how many commands
+// of the control topic's history it applied (accepted by the gateway) and
+// skipped (refused or invalid), and the offset live application went on
+// from.
+type Restored struct {
+	Applied    int   `json:"applied"`
+	Skipped    int   `json:"skipped"`
+	NextOffset int64 `json:"next_offset"`
+}
+
+// LastRestore returns what the last RestoreListen did; ok is false before
+// the first one (or, with HA, before this instance was first active).
+func (b *Bridge) LastRestore() (r Restored, ok bool) {
+	if p := b.restored.Load(); p != nil {
+		return *p, true
+	}
+	return Restored{}, false
 }
 
 // endOffsets returns the end offset (high watermark) of every partition of

@@ -39,8 +39,7 @@ type RunCommand struct {
 	started  time.Time
 	prepErr  atomic.Pointer[error] // the last failure preparing Kafka, explained, for /readyz
 
-	controlTopic   string       // for /status's listen_origin
-	restoredBefore atomic.Int64 // the control offset the listen state was restored up to; -1 until then
+	controlTopic string // for /status's listen_origin
 
 	cancel context.CancelFunc // ends the session and the control loop
 	wg     sync.WaitGroup
@@ -116,7 +115,6 @@ func (c *RunCommand) Start(ctx context.Context) error {
 	c.log = newLogger(c.Stderr, cfg.LogConfig)
 	c.started = time.Now()
 	c.controlTopic = s.router.ControlTopic()
-	c.restoredBefore.Store(-1)
 	c.failed = make(chan error, 4)
 
 	c.reg = prometheus.NewRegistry()
@@ -215,7 +213,6 @@ func (c *RunCommand) runBridge(ctx context.Context, s *settings, metrics *bridge
 		})); err != nil {
 			return err
 		}
-		c.restoredBefore.Store(offset)
 		if offset > 0 {
 			c.log.Info("listen state: RTM_LISTEN_ALL, then the control topic's history, which overrides it",
 				"listen", listenSummary(listen), "listen_all", cfg.RTMListenAll, "control_topic", c.controlTopic, "replayed_before_offset", offset)

@@ -70,7 +70,9 @@ type listenOrigin struct {
 	Source               string `json:"source"`                 // "defaults" (RTM_LISTEN_ALL only), "control" (changed by control commands) or "ha" (restored by the active role)
 	ListenAll            string `json:"listen_all"`             // RTM_LISTEN_ALL
 	ControlTopic         string `json:"control_topic"`          // where the commands are
-	RestoredBeforeOffset int64  `json:"restored_before_offset"` // commands below this offset were replayed at start; -1 unknown (HA, or not yet restored)
+	RestoredBeforeOffset int64  `json:"restored_before_offset"` // commands below this offset were replayed at start (or at the last takeover); -1 not yet restored
+	RestoredCommands     int    `json:"restored_commands"`      // commands of that history applied (accepted by the gateway)
+	RestoredSkipped      int    `json:"restored_skipped"`       // commands of that history skipped (refused by the gateway, or invalid)
 	AppliedSinceStart    uint64 `json:"applied_since_start"`    // commands applied live since start
 	RejectedSinceStart   uint64 `json:"rejected_since_start"`   // commands rejected live since start
 }
@@ -79,13 +81,16 @@ type listenOrigin struct {
 func (c *RunCommand) origin(st bridge.Stats) listenOrigin {
 	o := listenOrigin{
 		ListenAll: c.Config.RTMListenAll, ControlTopic: c.controlTopic,
-		RestoredBeforeOffset: c.restoredBefore.Load(),
+		RestoredBeforeOffset: -1,
 		AppliedSinceStart:    st.ControlApplied, RejectedSinceStart: st.ControlRejected,
+	}
+	if r, ok := c.bridge.LastRestore(); ok {
+		o.RestoredBeforeOffset, o.RestoredCommands, o.RestoredSkipped = r.NextOffset, r.Applied, r.Skipped
 	}
 	switch {
 	case c.Config.HA:
 		o.Source = "ha"
-	case o.RestoredBeforeOffset > 0 || o.AppliedSinceStart > 0:
+	case o.RestoredCommands > 0 || o.AppliedSinceStart > 0:
 		o.Source = "control"
 	default:
 		o.Source = "defaults"
