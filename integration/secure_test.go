@@ -301,6 +301,10 @@ func TestSecureLeastPrivilege(t *testing.T) {
 	run := func(t *testing.T, e *integration.Env, extra map[string]string) {
 		t.Helper()
 		e.Start(merge(scramBridge(t, k), extra))
+		if extra["BRIDGE_HA"] == "true" {
+			// Ready as a standby first; active once the group assigns it.
+			integration.WaitListenState(t, e.Sim, integration.AllFlags())
+		}
 		const total = 200
 		res := waitGen(t, generate(t, e.Sim, rtmsim.LoadConfig{Total: total, Keys: 10, Seed: 5}), 90*time.Second)
 		if res.Answered != total {
@@ -346,6 +350,15 @@ func TestSecureLeastPrivilege(t *testing.T) {
 		createTopics(t, k, e.Prefix, "")
 		grantAll(t, k, integration.BridgeTopicACLs(t, "User:bridge", e.Prefix, false))
 		run(t, e, map[string]string{"KAFKA_CREATE_TOPICS": "false"})
+	})
+
+	t.Run("HAGroup", func(t *testing.T) {
+		// BRIDGE_HA adds exactly READ and DESCRIBE on its group.
+		e := k.NewSecureEnv(t, binPath, rtmsim.Config{}, k.SASLSSL)
+		createTopics(t, k, e.Prefix, "")
+		grantAll(t, k, integration.BridgeTopicACLs(t, "User:bridge", e.Prefix, false))
+		k.Grant(t, kadm.NewACLs().Allow("User:bridge").Groups(e.Prefix+".bridge").Operations(kadm.OpRead, kadm.OpDescribe))
+		run(t, e, map[string]string{"KAFKA_CREATE_TOPICS": "false", "BRIDGE_HA": "true", "BRIDGE_SESSION_TIMEOUT": "6s"})
 	})
 
 	t.Run("MissingTopicNamed", func(t *testing.T) {
