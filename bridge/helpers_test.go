@@ -7,15 +7,8 @@ package bridge
 // collection, and a private broker for tests that freeze one.
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -208,85 +201,4 @@ func produceRaw(t testing.TB, brokers []string, topic string, values ...string) 
 		recs[i] = &kgo.Record{Topic: topic, Partition: 0, Value: []byte(v)}
 	}
 	testkit.Produce(t, cl, recs...)
-}
-
-// privateKafka is a broker of the tests' own, run by scripts/kafka.sh on
-// its own ports and state directory, for tests that stop a broker. It never
-// touches the shared broker.
-type privateKafka struct {
-	brokers []string
-	script  string
-	env     []string
-	state   string
-}
-
-const (
-	privatePort  = "19094"
-	privateCPort = "19095"
-	privateState = "/tmp/kafka-bridgetests"
-)
-
-// startPrivateKafka starts the private broker (or reuses it if a previous
-// run left it serving) and stops it, wiping its data, when the test ends.
-func startPrivateKafka(t testing.TB) *privateKafka {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &privateKafka{
-		brokers: []string{"127.0.0.1:" + privatePort},
-		script:  filepath.Join(root, "scripts", "kafka.sh"),
-		env: append(os.Environ(), "KAFKA_PORT="+privatePort, "KAFKA_CONTROLLER_PORT="+privateCPort,
-			"RTM2KAFKA_STATE="+privateState, "KAFKA_HEAP=-Xms128m -Xmx512m"),
-		state: privateState,
-	}
-	t.Cleanup(func() {
-		k.signal(t, syscall.SIGCONT) // never leave it stopped
-		if out, err := k.run("stop"); err != nil {
-			t.Logf("private kafka stop: %v\n%s", err, out)
-		}
-	})
-	// A first start formats the storage with a random cluster id, which
-	// kafka.sh passes as "-t <id>"; an id starting with "-" is taken for
-	// an option. Try again then.
-	var out string
-	for try := 0; try < 3; try++ {
-		if out, err = k.run("start"); err == nil {
-			return k
-		}
-		if !strings.Contains(out, "formatting KRaft storage") {
-			break
-		}
-	}
-	t.Fatalf("private kafka (bash scripts/kafka.sh start with KAFKA_PORT=%s): %v\n%s", privatePort, err, out)
-	return nil
-}
-
-func (k *privateKafka) run(args ...string) (string, error) {
-	c := exec.Command("bash", append([]string{k.script}, args...)...)
-	c.Env = k.env
-	out, err := c.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("kafka.sh %s: %w", strings.Join(args, " "), err)
-	}
-	return string(out), nil
-}
-
-// signal sends sig to the private broker's JVM (its pid file).
-func (k *privateKafka) signal(t testing.TB, sig syscall.Signal) {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(k.state, "kafka.pid"))
-	if err != nil {
-		t.Logf("private kafka pid: %v", err)
-		return
-	}
-	var pid int
-	if _, err := fmt.Sscan(string(bytes.TrimSpace(raw)), &pid); err != nil || pid <= 1 {
-		t.Logf("private kafka pid %q: %v", raw, err)
-		return
-	}
-	if err := syscall.Kill(pid, sig); err != nil {
-		t.Logf("kill -%v %d: %v", sig, pid, err)
-	}
 }

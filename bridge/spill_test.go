@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtm2kafka/rtm2kafka/bridge/spool"
+	"github.com/rtm2kafka/rtm2kafka/integration/testkit"
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 	"github.com/rtm2kafka/rtm2kafka/topics"
 )
@@ -387,9 +388,9 @@ func TestSpillRaceAnsweredOnce(t *testing.T) {
 // are acked and the drain skips their spool records instead of writing them
 // again. Every record is in Kafka exactly once, in order per key.
 func TestSpoolSkipsAckedCopies(t *testing.T) {
-	k := startPrivateKafka(t)
+	k := testkit.StartPrivateKafka(t)
 	dir := t.TempDir()
-	b, brokers := testBridgeOn(t, k.brokers, func(c *Config) {
+	b, brokers := testBridgeOn(t, k.Brokers, func(c *Config) {
 		c.SpoolDir = dir
 		c.SpoolAckBudget = 500 * time.Millisecond
 	})
@@ -406,11 +407,13 @@ func TestSpoolSkipsAckedCopies(t *testing.T) {
 	rs.wait(t, keys, 60*time.Second)
 	waitSpoolEmpty(t, b, 60*time.Second)
 
-	k.signal(t, syscall.SIGSTOP)
+	if err := k.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 	stopped := true
 	resume := func() {
 		if stopped {
-			k.signal(t, syscall.SIGCONT)
+			_ = k.Signal(syscall.SIGCONT) // the cleanup resumes it too
 			stopped = false
 		}
 	}

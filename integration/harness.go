@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -36,22 +35,7 @@ const (
 
 // RepoRoot returns the directory holding the module's go.mod, searched
 // upwards from the working directory (a test's package directory).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("integration: repo root: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("integration: repo root: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return testkit.RepoRoot() }
 
 // BuildBinary builds ./cmd/rtm2kafka (plain go build, no -race: the race
 // detector covers the test process, and the daemon's own packages have

@@ -6,13 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -173,103 +169,8 @@ func (r *Record) HeaderInt(name string) (int64, bool) {
 	return n, err == nil
 }
 
-// PrivateKafka is a broker of the test's own, run by scripts/kafka.sh on
-// other ports with another state directory, for outage tests.
-type PrivateKafka struct {
-	// Brokers is its bootstrap address list.
-	Brokers []string
+// PrivateKafka is a broker of one test's own; see [testkit.PrivateKafka].
+type PrivateKafka = testkit.PrivateKafka
 
-	script string
-	env    []string
-	mu     sync.Mutex
-}
-
-// StartPrivateKafka starts a private broker (about 5 s) and stops it, wiping
-// its data, when the test ends. It never touches the shared broker: the
-// ports and the state directory are its own.
-func StartPrivateKafka(t testing.TB) *PrivateKafka {
-	t.Helper()
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := portOf(t, FreeAddr(t))
-	cport := portOf(t, FreeAddr(t))
-	if port == "19092" || cport == "19093" || port == cport {
-		t.Fatalf("StartPrivateKafka: unlucky ports %s/%s", port, cport)
-	}
-	state := filepath.Join(t.TempDir(), "kafka")
-	k := &PrivateKafka{
-		Brokers: []string{"127.0.0.1:" + port},
-		script:  filepath.Join(root, "scripts", "kafka.sh"),
-		env: append(os.Environ(), "KAFKA_PORT="+port, "KAFKA_CONTROLLER_PORT="+cport,
-			"RTM2KAFKA_STATE="+state, "KAFKA_HEAP=-Xms128m -Xmx512m"),
-	}
-	t.Cleanup(func() {
-		if out, err := k.run("stop"); err != nil {
-			t.Logf("private kafka stop: %v\n%s", err, out)
-		}
-	})
-	// Up to three tries: a first start formats the storage with a random
-	// cluster id, which kafka.sh passes as "-t <id>"; an id starting with
-	// "-" (1 in 64) is taken for an option and the format fails.
-	var out string
-	for try := 0; try < 3; try++ {
-		if out, err = k.run("start"); err == nil {
-			return k
-		}
-		if !strings.Contains(out, "formatting KRaft storage") {
-			break
-		}
-	}
-	t.Fatalf("StartPrivateKafka: %v\n%s", err, out)
-	return nil
-}
-
-func portOf(t testing.TB, addr string) string {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (k *PrivateKafka) run(args ...string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	c := exec.Command("bash", append([]string{k.script}, args...)...)
-	c.Env = k.env
-	out, err := c.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("integration: kafka.sh %s: %w", strings.Join(args, " "), err)
-	}
-	return string(out), nil
-}
-
-// Start starts (or restarts, on the same data) the broker and waits until it
-// serves.
-func (k *PrivateKafka) Start() error {
-	out, err := k.run("start")
-	if err != nil {
-		return fmt.Errorf("%w\n%s", err, out)
-	}
-	return nil
-}
-
-// Kill SIGKILLs the broker (a crash), keeping its data.
-func (k *PrivateKafka) Kill() error {
-	out, err := k.run("kill")
-	if err != nil {
-		return fmt.Errorf("%w\n%s", err, out)
-	}
-	return nil
-}
-
-// Stop stops the broker cleanly, keeping its data.
-func (k *PrivateKafka) Stop() error {
-	out, err := k.run("stop", "--keep-data")
-	if err != nil {
-		return fmt.Errorf("%w\n%s", err, out)
-	}
-	return nil
-}
+// StartPrivateKafka starts a private broker; see [testkit.StartPrivateKafka].
+func StartPrivateKafka(t testing.TB) *PrivateKafka { return testkit.StartPrivateKafka(t) }
