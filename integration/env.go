@@ -1,10 +1,7 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -107,18 +104,8 @@ func (e *Env) Control(cmd string) bridge.Result {
 // and returns its stdout, stderr and exit code.
 func (e *Env) Ctl(args ...string) (stdout, stderr string, code int) {
 	e.T.Helper()
-	cmd := exec.Command(e.Bin, append([]string{"ctl", "--timeout", "30s"}, args...)...)
-	cmd.Env = append(daemonEnviron(nil), "KAFKA_BROKERS="+strings.Join(e.Brokers, ","), "KAFKA_TOPIC_PREFIX="+e.Prefix)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			e.T.Fatalf("ctl %v: %v", args, err)
-		}
-		code = ee.ExitCode()
-	}
-	return out.String(), errOut.String(), code
+	env := map[string]string{"KAFKA_BROKERS": strings.Join(e.Brokers, ","), "KAFKA_TOPIC_PREFIX": e.Prefix}
+	return e.Exec(env, 60*time.Second, append([]string{"ctl", "--timeout", "30s"}, args...)...)
 }
 
 // ExpectResult fails the test unless res is ok with listen state want and
