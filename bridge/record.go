@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -222,20 +223,42 @@ func recAppendJSONString[T string | []byte](dst []byte, s T) []byte {
 }
 
 // recAppendJSONValid is recAppendJSONString for b already known to be valid
-// UTF-8: only ASCII bytes are looked at.
+// UTF-8: only ASCII bytes are looked at. Eight bytes at a time are skipped
+// when none of them needs escaping (the usual chat text), which makes the
+// body's scan several times cheaper than byte by byte.
 func recAppendJSONValid(dst, b []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i, c := range b {
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
+	for i := 0; i < len(b); {
+		end := len(b)
+		if i+8 <= len(b) {
+			if !recWordNeedsEscape(binary.LittleEndian.Uint64(b[i:])) {
+				i += 8
+				continue
+			}
+			end = i + 8 // look at these eight one by one
 		}
-		dst = append(dst, b[start:i]...)
-		dst = recAppendEscape(dst, c)
-		start = i + 1
+		for ; i < end; i++ {
+			if c := b[i]; c < 0x20 || c == '"' || c == '\\' {
+				dst = append(dst, b[start:i]...)
+				dst = recAppendEscape(dst, c)
+				start = i + 1
+			}
+		}
 	}
 	dst = append(dst, b[start:]...)
 	return append(dst, '"')
+}
+
+// recWordNeedsEscape reports whether one of the eight bytes of w may need a
+// JSON escape: a control character below 0x20, '"' or '\\'. It may say so
+// for a word that needs none (a borrow across bytes), never the other way
+// round; bytes of 0x80 and above are never flagged.
+func recWordNeedsEscape(w uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (lo * '"')
+	bs := w ^ (lo * '\\')
+	return ((w-lo*0x20)&^w|(q-lo)&^q|(bs-lo)&^bs)&hi != 0
 }
 
 // recAppendEscape appends the JSON escape of c, one of '"', '\\' and the
