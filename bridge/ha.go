@@ -434,24 +434,26 @@ func (b *Bridge) Handover(ctx context.Context, lc ListenController) error {
 		group.LeaveGroup()
 		return nil
 	}
-	adm := kadm.NewClient(b.cl)
-	others := 0
-	if dg, err := adm.DescribeGroups(ctx, h.cfg.Group); err == nil {
-		if g, ok := dg[h.cfg.Group]; ok {
-			others = len(g.Members) - 1
+	// Hand over unless the group is known to hold this instance alone: a
+	// standby that is joining right now (the group rebalancing) may not be
+	// listed yet, and skipping the handover then would leave a gap.
+	alone := false
+	if dg, err := kadm.NewClient(b.cl).DescribeGroups(ctx, h.cfg.Group); err == nil {
+		if g, ok := dg[h.cfg.Group]; ok && g.Err == nil && g.State == "Stable" && len(g.Members) <= 1 {
+			alone = true
 		}
 	}
 	ends, err := b.endOffsets(ctx, b.router.ControlResultsTopic())
 	if err != nil {
 		ends = nil
 	}
-	h.handing.Store(others > 0)
+	h.handing.Store(!alone)
 	group.LeaveGroup()
-	if others <= 0 {
+	if alone {
 		b.log.Warn("bridge: HA: no standby in the group: stopping without a handover (pushes find no listener until another instance starts)")
 		return nil
 	}
-	b.log.Info("bridge: HA: handing over: left the group, listening until a standby announces it listens", slog.Int("standbys", others))
+	b.log.Info("bridge: HA: handing over: left the group, listening until a standby announces it listens")
 	// A standby that is itself dead stays in the group until its session
 	// times out: wait for that and a takeover, not for the whole drain
 	// deadline, so that the drain keeps its time.
