@@ -76,7 +76,7 @@ func Brokers(t testing.TB) []string {
 func Start(ctx context.Context) (brokers []string, stop func(), err error) {
 	noop := func() {}
 	if env := os.Getenv(EnvBrokers); strings.TrimSpace(env) != "" {
-		brokers = ParseBrokers(env)
+		brokers = testkit.ParseBrokers(env)
 		if err := CheckReachable(brokers, reachTimeout); err != nil {
 			return nil, noop, fmt.Errorf("%s=%q is set but not reachable: %w\nfix: %s", EnvBrokers, env, err, fixHint)
 		}
@@ -87,10 +87,6 @@ func Start(ctx context.Context) (brokers []string, stop func(), err error) {
 	}
 	return startContainer(ctx)
 }
-
-// ParseBrokers splits a comma/space separated broker list, dropping empty entries
-// and any "scheme://" prefix. See [testkit.ParseBrokers].
-func ParseBrokers(s string) []string { return testkit.ParseBrokers(s) }
 
 // CheckReachable succeeds as soon as one of brokers answers; it retries until
 // timeout (a broker that is just starting is fine). See [testkit.Reachable].

@@ -11,19 +11,6 @@ import (
 	"github.com/rtm2kafka/rtm2kafka/integration/kafkatest"
 )
 
-func TestParseBrokers(t *testing.T) {
-	for in, want := range map[string][]string{
-		"127.0.0.1:19092":                 {"127.0.0.1:19092"},
-		" a:1, b:2 ,,":                    {"a:1", "b:2"},
-		"PLAINTEXT://a:1,plaintext://b:2": {"a:1", "b:2"},
-		"":                                nil,
-	} {
-		if got := kafkatest.ParseBrokers(in); !reflect.DeepEqual(got, want) {
-			t.Errorf("ParseBrokers(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestUniquePrefix(t *testing.T) {
 	a, b := kafkatest.UniquePrefix(t), kafkatest.UniquePrefix(t)
 	if a == b {

@@ -118,7 +118,8 @@ type generation struct {
 	outstanding int64
 	idle        chan struct{} // closed when outstanding drops to 0
 
-	answered, errored, overdue, unanswered, redelivered atomic.Int64
+	outcomes
+	redelivered atomic.Int64
 }
 
 func (g *generation) add(n int64) {
@@ -134,16 +135,7 @@ func (g *generation) add(n int64) {
 // settle records a push's outcome; first is true for a first delivery,
 // which frees a window slot.
 func (g *generation) settle(first, answered, ok, late bool) {
-	switch {
-	case !answered:
-		g.unanswered.Add(1)
-	case late:
-		g.overdue.Add(1)
-	case ok:
-		g.answered.Add(1)
-	default:
-		g.errored.Add(1)
-	}
+	g.count(answered, ok, late)
 	if first {
 		<-g.sem
 	}

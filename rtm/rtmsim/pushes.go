@@ -188,16 +188,7 @@ func (p *pending) done(_ []byte, err error) {
 	} else if s.cfg.Redeliver && p.state.CompareAndSwap(pendingOpen, pendingRedelivery) {
 		s.queueRedelivery(p)
 	}
-	switch {
-	case !answered:
-		s.st.unanswered.Add(1)
-	case late:
-		s.st.overdue.Add(1)
-	case ok:
-		s.st.answered.Add(1)
-	default:
-		s.st.errored.Add(1)
-	}
+	s.st.count(answered, ok, late)
 	p.c.cnt.settle(p.sent, answered, ok, late)
 	if answered && s.cfg.OnAnswered != nil {
 		s.cfg.OnAnswered(m.scope, m.from, m.to, m.mid, ok, late)

@@ -72,24 +72,37 @@ type ConnStats struct {
 	LastOKSent time.Time
 }
 
+// outcomes counts settled pushes by outcome; the server, each connection
+// and each load run keep one.
+type outcomes struct {
+	answered, errored, overdue, unanswered atomic.Int64
+}
+
+// count adds one push's outcome: never answered, answered after the answer
+// timeout (overdue), answered OK, or answered with an error.
+func (o *outcomes) count(answered, ok, late bool) {
+	switch {
+	case !answered:
+		o.unanswered.Add(1)
+	case late:
+		o.overdue.Add(1)
+	case ok:
+		o.answered.Add(1)
+	default:
+		o.errored.Add(1)
+	}
+}
+
 // connCounters holds the live counters behind a ConnStats.
 type connCounters struct {
-	id                                           uint64
-	sent, answered, errored, overdue, unanswered atomic.Int64
-	lastOKSent                                   atomic.Int64 // unix nanos
+	id   uint64
+	sent atomic.Int64
+	outcomes
+	lastOKSent atomic.Int64 // unix nanos
 }
 
 func (cc *connCounters) settle(sent time.Time, answered, ok, late bool) {
-	switch {
-	case !answered:
-		cc.unanswered.Add(1)
-	case late:
-		cc.overdue.Add(1)
-	case ok:
-		cc.answered.Add(1)
-	default:
-		cc.errored.Add(1)
-	}
+	cc.count(answered, ok, late)
 	if ok {
 		n := sent.UnixNano()
 		for {
@@ -145,13 +158,14 @@ func isEmpty(st *rtm.ListenState) bool {
 
 // counters holds the live counters behind Stats.
 type counters struct {
-	accepted, quests, listens, sends             atomic.Int64
-	sent, answered, errored, overdue, unanswered atomic.Int64
-	redelivered, dropped, notCovered             atomic.Int64
-	pingsSent, pingsAnswered, pingsFailed        atomic.Int64
-	malSent, malOK, malErrored, malUnanswered    atomic.Int64
-	codesMu                                      sync.Mutex
-	codes                                        map[int]int64
+	accepted, quests, listens, sends atomic.Int64
+	sent                             atomic.Int64
+	outcomes
+	redelivered, dropped, notCovered          atomic.Int64
+	pingsSent, pingsAnswered, pingsFailed     atomic.Int64
+	malSent, malOK, malErrored, malUnanswered atomic.Int64
+	codesMu                                   sync.Mutex
+	codes                                     map[int]int64
 }
 
 func (c *counters) countCode(code int) {
