@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -515,9 +514,6 @@ func defaultInstance() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "rtm2kafka"
-	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
 	}
 	return host + "-" + strconv.Itoa(os.Getpid())
 }

@@ -33,11 +33,10 @@ type Env struct {
 // called after the ledger's) and prepares a daemon environment for brokers
 // (nil: the shared broker from [kafkatest.Brokers], which fails the test
 // when there is none).
-func NewEnv(t testing.TB, bin string, cfg rtmsim.Config, brokers []string) *Env {
+// newLedgerEnv returns an Env with a simulator whose answers also feed the
+// env's ledger (after cfg's own OnAnswered, if any).
+func newLedgerEnv(t testing.TB, bin string, cfg rtmsim.Config, brokers []string) *Env {
 	t.Helper()
-	if brokers == nil {
-		brokers = kafkatest.Brokers(t)
-	}
 	e := &Env{T: t, Bin: bin, Brokers: brokers, Ledger: NewLedger()}
 	prev := cfg.OnAnswered
 	cfg.OnAnswered = func(scope rtm.Scope, from, to, mid int64, ok, late bool) {
@@ -47,6 +46,15 @@ func NewEnv(t testing.TB, bin string, cfg rtmsim.Config, brokers []string) *Env 
 		}
 	}
 	e.Sim = StartSim(t, cfg)
+	return e
+}
+
+func NewEnv(t testing.TB, bin string, cfg rtmsim.Config, brokers []string) *Env {
+	t.Helper()
+	if brokers == nil {
+		brokers = kafkatest.Brokers(t)
+	}
+	e := newLedgerEnv(t, bin, cfg, brokers)
 	e.Prefix = Prefix(t, brokers)
 	e.DaemonEnv = DaemonEnv(e.Sim.Addr(), brokers, e.Prefix)
 	return e

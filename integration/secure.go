@@ -22,7 +22,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/rtm2kafka/rtm2kafka/integration/kafkatest"
-	"github.com/rtm2kafka/rtm2kafka/rtm"
 	"github.com/rtm2kafka/rtm2kafka/rtm/rtmsim"
 )
 
@@ -235,15 +234,7 @@ func OperatorACLs(t testing.TB, principal, prefix string) []*kadm.ACLBuilder {
 // k's listeners) and no security settings yet: add them to DaemonEnv.
 func (k *SecureKafka) NewSecureEnv(t testing.TB, bin string, cfg rtmsim.Config, brokers string) *Env {
 	t.Helper()
-	e := &Env{T: t, Bin: bin, Brokers: []string{brokers}, Ledger: NewLedger()}
-	prev := cfg.OnAnswered
-	cfg.OnAnswered = func(scope rtm.Scope, from, to, mid int64, ok, late bool) {
-		e.Ledger.OnAnswered(scope, from, to, mid, ok, late)
-		if prev != nil {
-			prev(scope, from, to, mid, ok, late)
-		}
-	}
-	e.Sim = StartSim(t, cfg)
+	e := newLedgerEnv(t, bin, cfg, []string{brokers})
 	e.Prefix = strings.TrimSuffix(kafkatest.UniquePrefix(t), "-")
 	if os.Getenv(kafkatest.EnvKeepTopics) != "1" {
 		adm := k.Admin(t)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rtm2kafka/rtm2kafka/bridge"
 	"github.com/rtm2kafka/rtm2kafka/topics"
@@ -126,13 +127,9 @@ func (c *CtlCommand) Run(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	opts, err := cfg.connOpts()
+	opts, router, err := cfg.ctlSetup()
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	router, err := cfg.router(topics.KeyTo)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -168,13 +165,9 @@ type shown struct {
 
 // show prints the listen state as the active bridge last reported it.
 func (c *CtlCommand) show(ctx context.Context, cfg *KafkaConfig, timeout time.Duration) error {
-	opts, err := cfg.connOpts()
+	opts, router, err := cfg.ctlSetup()
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	router, err := cfg.router(topics.KeyTo)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -213,4 +206,17 @@ func parseIDs(s string) ([]int64, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// ctlSetup returns the connection options and topic router ctl needs.
+func (k *KafkaConfig) ctlSetup() ([]kgo.Opt, *topics.Router, error) {
+	opts, err := k.connOpts()
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuration: %w", err)
+	}
+	router, err := k.router(topics.KeyTo)
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuration: %w", err)
+	}
+	return opts, router, nil
 }
