@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // RepoRoot returns the repository root: the nearest directory above the
@@ -141,8 +143,13 @@ func (k *PrivateKafka) Stop() error {
 	return nil
 }
 
-// PID returns the broker JVM's pid, from kafka.sh's pid file.
+// PID returns the broker JVM's pid: the process running "kafka.Kafka" on
+// this broker's server.properties (found in /proc, so a pid file naming a
+// wrapper process cannot mislead a SIGSTOP), else kafka.sh's pid file.
 func (k *PrivateKafka) PID() (int, error) {
+	if pid, err := JVMPid(filepath.Join(k.state, "server.properties")); err == nil {
+		return pid, nil
+	}
 	raw, err := os.ReadFile(filepath.Join(k.state, "kafka.pid"))
 	if err != nil {
 		return 0, fmt.Errorf("testkit: private kafka pid: %w", err)
@@ -154,8 +161,36 @@ func (k *PrivateKafka) PID() (int, error) {
 	return pid, nil
 }
 
-// Signal sends sig to the broker's JVM (SIGSTOP freezes it, SIGCONT
-// resumes it).
+// JVMPid returns the pid of the process whose command line runs
+// "kafka.Kafka" with the properties file props.
+func JVMPid(props string) (int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("testkit: %w", err)
+	}
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		cl, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cl), "\x00")
+		for i, a := range args {
+			if a == "kafka.Kafka" && i+1 < len(args) && args[i+1] == props {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("testkit: no kafka.Kafka process on %s", props)
+}
+
+// Signal sends sig to the broker's JVM. For SIGSTOP it returns only once
+// every thread of the JVM is stopped: a thread busy on another core can
+// otherwise still answer requests for a moment after the signal was sent
+// (seen on a loaded 2-core machine: a "frozen" broker acked 80 records).
 func (k *PrivateKafka) Signal(sig syscall.Signal) error {
 	pid, err := k.PID()
 	if err != nil {
@@ -164,5 +199,31 @@ func (k *PrivateKafka) Signal(sig syscall.Signal) error {
 	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("testkit: kill -%v %d: %w", sig, pid, err)
 	}
-	return nil
+	if sig != syscall.SIGSTOP {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return Wait(ctx, fmt.Sprintf("every thread of broker %d stopped after SIGSTOP", pid), func() bool { return allThreadsStopped(pid) })
+}
+
+// allThreadsStopped reports whether every thread of pid is in state T
+// (stopped) or t (traced).
+func allThreadsStopped(pid int) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) == 0 {
+		return false
+	}
+	for _, ent := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, ent.Name(), "stat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
