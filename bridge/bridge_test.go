@@ -722,3 +722,59 @@ func TestCheckBrokerAddr(t *testing.T) {
 		t.Fatalf("New with a bad broker = %v, want an error naming it", err)
 	}
 }
+
+// TestHAFence checks which pushes an HA bridge answers: none as a standby
+// (before any term, and after a term ended: pushes sent before its "listen
+// to nothing" took effect belong to the active instance), those of a
+// serving term while its lease runs, none once the lease expired, and
+// those of a handover's overlap. A CI run saw a zombie, back to standby,
+// answer a push that reached it after its term had ended.
+func TestHAFence(t *testing.T) {
+	b, _ := testBridge(t, func(c *Config) {
+		c.HA = &HAConfig{Group: "g", SessionTimeout: time.Minute, Instance: "t"}
+	})
+	h := b.ha
+	rs := newReplies(8)
+	n := 0
+	push := func() int {
+		n++
+		p := rtm.Push{Scope: rtm.ScopeP2P, Kind: rtm.KindChat, From: 1, To: 2, MType: 30, MID: int64(n)}
+		b.HandlePush(context.Background(), &p, rs.reply(n))
+		return n
+	}
+	flush := func() {
+		t.Helper()
+		if err := b.cl.Flush(ctxFor(t, 30*time.Second)); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+	}
+	standby := push() // a standby that never served
+	h.lastHB.Store(time.Now().UnixNano())
+	h.serving.Store(true)
+	served := push()
+	rs.wait(t, 1, 30*time.Second)
+	h.lastHB.Store(time.Now().Add(-2 * time.Minute).UnixNano()) // the lease ran out
+	expired := push()
+	if !h.fenced.Load() {
+		t.Fatalf("an expired lease did not fence the bridge")
+	}
+	h.fenced.Store(false) // the term ended: a standby again (as RunHA's endTerm leaves it)
+	h.serving.Store(false)
+	afterTerm := push()
+	h.handing.Store(true) // a handover's overlap: answered until listening stops
+	overlap := push()
+	rs.wait(t, 1, 30*time.Second)
+	flush()
+	for _, c := range []struct {
+		name string
+		i    int
+		want int
+	}{{"standby", standby, 0}, {"serving", served, 1}, {"lease expired", expired, 0}, {"standby after a term", afterTerm, 0}, {"handover overlap", overlap, 1}} {
+		if got := len(rs.get(c.i)); got != c.want {
+			t.Errorf("%s: push answered %d times, want %d", c.name, got, c.want)
+		}
+	}
+	if st := b.Stats(); st.ProduceErrors[reasonFenced] != 3 || st.Acked != 2 {
+		t.Errorf("stats: fenced %d acked %d, want 3 and 2", st.ProduceErrors[reasonFenced], st.Acked)
+	}
+}

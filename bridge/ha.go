@@ -29,7 +29,8 @@ import (
 //     takes its session timeout from the broker (45 s minimum by default):
 //     too slow for a failover without changing broker settings.
 //   - Standby: its RTM session is connected and signed, listening to
-//     nothing. Taking over is RestoreListen (the results and control topics:
+//     nothing; a push that still reaches it is left unanswered (the
+//     gateway redelivers it to the active one). Taking over is RestoreListen (the results and control topics:
 //     the listen state the gateway accepted) plus one listen change, then
 //     the control loop: no cold start.
 //   - Lease: the active bridge's right to answer pushes lasts while the
@@ -94,6 +95,7 @@ type ha struct {
 	generation atomic.Int32
 	lastHB     atomic.Int64 // unix nanos of the last group response read
 	fenced     atomic.Bool  // the lease ended while active: pushes are not answered
+	serving    atomic.Bool  // an active term listens (or is about to): pushes are ours to answer
 	handing    atomic.Bool  // Handover runs: a revocation must not stop listening yet
 	takeovers  atomic.Uint64
 	handovers  atomic.Uint64
@@ -142,15 +144,25 @@ func (h *ha) leaseValid() bool {
 	return time.Duration(time.Now().UnixNano()-h.lastHB.Load()) < h.cfg.SessionTimeout
 }
 
-// fence reports whether a push must be left unanswered: this instance was
-// active and its lease ended. It marks the bridge fenced and wakes the HA
-// loop, which stops listening.
+// fence reports whether a push must be left unanswered: this instance
+// holds no lease to answer it. That is so when its lease ended while active
+// (it marks the bridge fenced and wakes the HA loop, which stops listening),
+// and when it is a standby: a push that reaches a standby (one sent before
+// its "listen to nothing" took effect, after a term ended) belongs to the
+// active instance, which gets the redelivery. An instance handing over
+// answers until it stops listening: that is the overlap.
 func (b *Bridge) fence() bool {
 	h := b.ha
 	if h.fenced.Load() {
 		return true
 	}
-	if Role(h.role.Load()) == RoleActive && !h.leaseValid() {
+	if h.handing.Load() {
+		return false
+	}
+	if !h.serving.Load() {
+		return true
+	}
+	if !h.leaseValid() {
 		if h.fenced.CompareAndSwap(false, true) {
 			b.log.Error("bridge: HA lease expired (the group coordinator has not heard this instance for the session timeout): fenced, leaving pushes unanswered and stopping listening",
 				slog.String("instance", h.cfg.Instance), slog.Duration("session_timeout", h.cfg.SessionTimeout))
@@ -282,6 +294,7 @@ func (b *Bridge) RunHA(ctx context.Context, lc ListenController, defaults rtm.Li
 		term.cancel()
 		<-term.done
 		term = nil
+		h.serving.Store(false) // from now on a push here is the next active's
 		h.setRole(RoleStandby)
 		if h.handing.Load() && !h.fenced.Load() {
 			return // Handover stops listening once the new active listens
@@ -371,6 +384,9 @@ func (b *Bridge) activeTerm(ctx context.Context, lc ListenController, defaults r
 		if err := waitListening(ctx, lc); err != nil {
 			return err
 		}
+		// Pushes may arrive as soon as the gateway accepts the listen
+		// change below: they are ours from here (the lease still bounds it).
+		h.serving.Store(true)
 		state, err = applyState(ctx, lc, state)
 		return err
 	}, func(err error, attempt int, wait time.Duration) {

@@ -26,7 +26,7 @@ const (
 	reasonClosed       = "closed"       // the bridge closed before the record was acked: left unanswered
 	reasonCanceled     = "canceled"     // the push's context ended before it was handed to Kafka: left unanswered
 	reasonSpool        = "spool"        // the spool could not take a record (disk full, I/O error): left unanswered
-	reasonFenced       = "fenced"       // HA: this instance's lease ended: left unanswered for the active one
+	reasonFenced       = "fenced"       // HA: no lease to answer (lease ended, or a standby): left unanswered for the active one
 )
 
 var produceReasons = [...]string{reasonAttempt, reasonTooLarge, reasonInvalid, reasonUnauthorized, reasonOther, reasonClosed, reasonCanceled, reasonSpool, reasonFenced}
