@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"sync"
@@ -289,7 +290,8 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	b.cl = cl
 	if cfg.HA != nil {
-		b.ha = &ha{cfg: *cfg.HA, log: b.log, changes: make(chan struct{}, 1)}
+		b.ha = &ha{cfg: *cfg.HA, log: b.log, changes: make(chan struct{}, 1), base: time.Now()}
+		b.ha.lastHB.Store(math.MinInt64 / 2) // no lease until an assignment starts one
 		b.ha.setRole(RoleStandby)
 	}
 	if cfg.SpoolDir != "" {

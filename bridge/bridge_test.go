@@ -749,11 +749,11 @@ func TestHAFence(t *testing.T) {
 		}
 	}
 	standby := push() // a standby that never served
-	h.lastHB.Store(time.Now().UnixNano())
+	h.lastHB.Store(h.now())
 	h.serving.Store(true)
 	served := push()
 	rs.wait(t, 1, 30*time.Second)
-	h.lastHB.Store(time.Now().Add(-2 * time.Minute).UnixNano()) // the lease ran out
+	h.lastHB.Store(h.now() - int64(2*time.Minute)) // the lease ran out
 	expired := push()
 	if !h.fenced.Load() {
 		t.Fatalf("an expired lease did not fence the bridge")

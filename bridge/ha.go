@@ -35,7 +35,9 @@ import (
 //     the control loop: no cold start.
 //   - Lease: the active bridge's right to answer pushes lasts while the
 //     coordinator hears it: each group response read renews it, and it ends
-//     SessionTimeout after the last. A bridge whose lease ended (lost
+//     SessionTimeout after the last one's request was sent (the
+//     coordinator cannot have heard it earlier, so it never expires the
+//     member while the lease runs); measured on the monotonic clock. A bridge whose lease ended (lost
 //     membership, revoked, or a process stopped past the session timeout —
 //     it sees the expired lease as soon as it runs again) is fenced: it
 //     leaves every new push unanswered (the gateway redelivers it to the
@@ -93,7 +95,9 @@ type ha struct {
 	role       atomic.Int32
 	since      atomic.Int64 // unix ms of the last role change
 	generation atomic.Int32
-	lastHB     atomic.Int64 // unix nanos of the last group response read
+	base       time.Time    // the clock's origin: lease times are monotonic nanoseconds since base
+	lastHB     atomic.Int64 // when the request of the last group response read was sent
+	lastSync   atomic.Int64 // when the last SyncGroup request answered was sent
 	fenced     atomic.Bool  // the lease ended while active: pushes are not answered
 	serving    atomic.Bool  // an active term listens (or is about to): pushes are ours to answer
 	handing    atomic.Bool  // Handover runs: a revocation must not stop listening yet
@@ -116,17 +120,30 @@ func (h *ha) poke() {
 }
 
 // OnBrokerRead implements kgo.HookBrokerRead: a group response read renews
-// the lease.
-func (h *ha) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+// the lease. The lease counts from when the request was sent (the read's
+// wait and duration before now), not from when its answer arrived: the
+// coordinator heard the member no earlier than that, so it cannot expire
+// the member before this instance's lease ends.
+func (h *ha) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, readWait, timeToRead time.Duration, err error) {
 	const joinGroup, heartbeat, syncGroup = 11, 12, 14
+	if err != nil {
+		return
+	}
+	sent := h.now() - int64(readWait+timeToRead)
+	if key == syncGroup {
+		h.lastSync.Store(sent)
+	}
 	// Renew only a lease still running: a response read after the lease
 	// ran out (a process stopped past the session timeout, or an answer
 	// carrying UNKNOWN_MEMBER_ID) must not revive it; only a new
 	// assignment starts a new lease.
-	if err == nil && (key == heartbeat || key == joinGroup || key == syncGroup) && h.leaseValid() {
-		h.lastHB.Store(time.Now().UnixNano())
+	if (key == heartbeat || key == joinGroup || key == syncGroup) && h.leaseValid() {
+		h.lastHB.Store(sent)
 	}
 }
+
+// now is the lease clock: monotonic nanoseconds since h.base.
+func (h *ha) now() int64 { return int64(time.Since(h.base)) }
 
 // OnGroupManageError implements kgo.HookGroupManageError: the group session
 // died (unknown member, illegal generation, ...): an active instance's lease
@@ -141,7 +158,7 @@ func (h *ha) OnGroupManageError(err error) {
 
 // leaseValid reports whether the active bridge still holds its lease.
 func (h *ha) leaseValid() bool {
-	return time.Duration(time.Now().UnixNano()-h.lastHB.Load()) < h.cfg.SessionTimeout
+	return time.Duration(h.now()-h.lastHB.Load()) < h.cfg.SessionTimeout
 }
 
 // fence reports whether a push must be left unanswered: this instance
@@ -241,7 +258,7 @@ func (b *Bridge) RunHA(ctx context.Context, lc ListenController, defaults rtm.Li
 			h.mu.Unlock()
 			_, gen := cl.GroupMetadata()
 			h.generation.Store(gen)
-			h.lastHB.Store(time.Now().UnixNano())
+			h.lastHB.Store(h.lastSync.Load()) // a new lease, from the SyncGroup that assigned it
 			h.poke()
 		}
 	}
