@@ -1,6 +1,7 @@
 package rtm
 
 import (
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -89,9 +90,7 @@ func TestDedupEvictsOldestByCount(t *testing.T) {
 	if n := d.len(); n != max {
 		t.Fatalf("len = %d, want the bound %d", n, max)
 	}
-	if len(d.m) != d.n {
-		t.Fatalf("map holds %d keys, ring %d", len(d.m), d.n)
-	}
+	checkIndex(t, d)
 	for i := range int64(500) {
 		if d.seen(key(i)) {
 			t.Fatalf("key %d should have been evicted (oldest)", i)
@@ -175,4 +174,82 @@ func BenchmarkDedupExpiring(b *testing.B) {
 		clk.Add(time.Millisecond)
 		i++
 	}
+}
+
+// checkIndex checks that the index holds exactly the ring's entries, each
+// reachable from its home slot.
+func checkIndex(t *testing.T, d *dedup) {
+	t.Helper()
+	used := 0
+	for _, v := range d.index {
+		if v != 0 {
+			used++
+		}
+	}
+	if used != d.n {
+		t.Fatalf("index holds %d entries, ring %d", used, d.n)
+	}
+	for i := range d.n {
+		pos := (d.head + i) % len(d.ring)
+		if _, got := d.find(d.ring[pos].key, d.ring[pos].hash); got != pos {
+			t.Fatalf("ring position %d found at %d", pos, got)
+		}
+	}
+}
+
+// TestDedupMatchesModel runs random marks, checks and clock steps against a
+// plain list model of the filter, with a key space small enough for repeats
+// and a bound small enough for constant eviction (the index's deletions).
+func TestDedupMatchesModel(t *testing.T) {
+	type entry struct {
+		k  dupKey
+		at int64
+	}
+	const window, max = 50 * time.Millisecond, 700
+	var clk fakeClock
+	d := newDedup(window, max, clk.Now)
+	var model []entry
+	expire := func() {
+		for len(model) > 0 && clk.Now()-model[0].at > int64(window) {
+			model = model[1:]
+		}
+	}
+	find := func(k dupKey) int {
+		for i, e := range model {
+			if e.k == k {
+				return i
+			}
+		}
+		return -1
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for op := range 200_000 {
+		k := dupKey{scope: Scope(rng.IntN(3)), from: rng.Int64N(4), to: rng.Int64N(8), mid: rng.Int64N(100)}
+		switch r := rng.IntN(10); {
+		case r < 5:
+			d.markSeen(k)
+			expire()
+			if find(k) < 0 {
+				if len(model) == max {
+					model = model[1:]
+				}
+				model = append(model, entry{k, clk.Now()})
+			}
+		case r < 9:
+			got := d.seen(k)
+			expire()
+			if want := find(k) >= 0; got != want {
+				t.Fatalf("op %d: seen(%v) = %v, model %v", op, k, got, want)
+			}
+		default:
+			clk.Add(time.Duration(rng.IntN(200)) * time.Microsecond)
+		}
+		if d.len() != len(model) {
+			t.Fatalf("op %d: %d entries, model %d", op, d.len(), len(model))
+		}
+		if op%10_000 == 0 {
+			checkIndex(t, d)
+		}
+	}
+	checkIndex(t, d)
 }
