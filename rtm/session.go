@@ -266,7 +266,10 @@ func (s *Session) connectOnce(ctx context.Context, attempt int) outcome {
 
 // replay sends the whole desired listen state on conn: the id-list
 // setlisten with all four lists (so the gateway's lists are exactly ours),
-// then the set-all setlisten with all four flags (so its flags are too). On
+// then, only if any flag is true, the set-all setlisten with all four flags
+// (a new connection starts with every flag off). That is the official Go
+// SDK's order and choice (spec §7.4): a flags-only setlisten it never sends
+// cannot clear lists on a gateway that treats absent lists as empty. On
 // success conn becomes the session's live connection. It holds the listen
 // lock throughout, so no listen change can interleave.
 func (s *Session) replay(ctx context.Context, conn *Conn) error {
@@ -278,12 +281,11 @@ func (s *Session) replay(ctx context.Context, conn *Conn) error {
 	want := s.desired // only changed under the listen lock: no copy needed
 	s.live = nil
 	s.mu.Unlock()
-	quests := [...]ClientQuest{
-		&SetListenIDs{GIDs: want.GIDs, RIDs: want.RIDs, UIDs: want.UIDs, Events: want.Events},
-		&SetListenAll{P2P: want.P2P, Group: want.Group, Room: want.Room, Ev: want.Ev},
+	if err := s.call(ctx, conn, &SetListenIDs{GIDs: want.GIDs, RIDs: want.RIDs, UIDs: want.UIDs, Events: want.Events}); err != nil {
+		return err
 	}
-	for _, q := range quests {
-		if err := s.call(ctx, conn, q); err != nil {
+	if want.P2P || want.Group || want.Room || want.Ev {
+		if err := s.call(ctx, conn, &SetListenAll{P2P: want.P2P, Group: want.Group, Room: want.Room, Ev: want.Ev}); err != nil {
 			return err
 		}
 	}

@@ -141,15 +141,16 @@ func waitState(t *testing.T, s *rtm.Session, what string, cond func(rtm.StateCha
 func isListening(c rtm.StateChange) bool { return c.State == rtm.Listening }
 
 // waitListening waits until the session listens on a gateway connection
-// numbered above after: the gateway answered a set-all setlisten on it and
-// the session says Listening (not a stale Listening of an older connection,
+// numbered above after: the gateway answered the replay's first quest (the
+// id-list setlisten) on it and the session says Listening, which it does
+// once the whole replay is answered (not a stale Listening of an older connection,
 // which ended before the new one was dialled). It returns the connection.
 func waitListening(t *testing.T, s *rtm.Session, g *gateway, after uint64) uint64 {
 	t.Helper()
 	var conn uint64
 	testkit.Eventually(t, waitLimit, func() bool {
 		for _, q := range g.questsOn(0) {
-			if q.Conn > after && q.Form == "all" && q.Code == 0 {
+			if q.Conn > after && q.Method == "setlisten" && q.Form == "ids" && q.Code == 0 {
 				conn = q.Conn
 				return true
 			}
@@ -181,6 +182,25 @@ func checkReplayOrder(t *testing.T, qs []rtmsim.Quest) {
 }
 
 // ---- tests ----
+
+// TestSessionReplayListsOnly checks that a replay without any "all" flag is
+// the id-list setlisten alone, as the official Go SDK sends it (spec §7.4):
+// a flags-only setlisten after it could clear the lists on a gateway that
+// treats absent lists as empty.
+func TestSessionReplayListsOnly(t *testing.T) {
+	g := newGateway(t)
+	want := rtm.ListenState{UIDs: []int64{10001}, GIDs: []int64{7}}
+	s := rtm.NewSession(g.Addr(), rtm.NewSigner(testPID, testSecret), rtm.WithListen(want), testBackoff)
+	runSession(t, s, nopHandler)
+	c := waitListening(t, s, g, 0)
+	qs := g.questsOn(c)
+	if len(qs) != 1 || qs[0].Method != "setlisten" || qs[0].Form != "ids" || qs[0].Code != 0 {
+		t.Fatalf("replay = %+v, want only the id-list setlisten", qs)
+	}
+	if got := g.listenOf(t, c); !got.Equal(want) {
+		t.Fatalf("gateway state = %+v, want %+v", got, want)
+	}
+}
 
 func TestSessionReplayAfterDrop(t *testing.T) {
 	g := newGateway(t)
