@@ -178,11 +178,13 @@ func (s *Server) push(c *simConn, m *message, tries int) {
 // done is the completion of one push: it counts the outcome, reports it and
 // queues a redelivery when configured. It runs on a reader, timer or closing
 // goroutine, so it never pushes itself.
-func (p *pending) done(_ []byte, err error) {
+func (p *pending) done(answer []byte, err error) {
 	s, m := p.s, p.m
 	late := time.Since(p.sent) > s.cfg.AnswerTimeout
-	ok := err == nil
-	answered := ok || isErrorAnswer(err)
+	// A push is answered OK with an empty map, status 0 (spec §8): any
+	// other payload is counted as an error answer.
+	ok := err == nil && len(answer) == 1 && answer[0] == 0x80
+	answered := err == nil || isErrorAnswer(err)
 	if answered && !late {
 		p.state.CompareAndSwap(pendingOpen, pendingSettled)
 	} else if s.cfg.Redeliver && p.state.CompareAndSwap(pendingOpen, pendingRedelivery) {

@@ -1118,3 +1118,49 @@ func TestTestHooks(t *testing.T) {
 		t.Fatalf("Drop of a closed connection: %v, want ErrNoConn", err)
 	}
 }
+
+// TestPushAnswerMustBeEmptyMap checks that only an empty map with status 0
+// counts as a push answered OK (spec §8); any other payload is an error.
+func TestPushAnswerMustBeEmptyMap(t *testing.T) {
+	s := startServer(t, Config{PID: testPID, Secret: testSecret})
+	nc, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	fr := rtm.NewFrameReader(nc, 0)
+	next := func() *rtm.Frame {
+		t.Helper()
+		f, err := fr.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	q := &rtm.SetListenAll{P2P: true}
+	if _, err := nc.Write(rtm.AppendQuest(nil, 1, q, rtm.NewSigner(testPID, testSecret).Sign(q.Method(), time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	if f := next(); f.Type != rtm.Answer || f.IsError() {
+		t.Fatalf("setlisten answer: %+v (%v)", f, rtm.DecodeError(f))
+	}
+	for mid, answer := range map[int64]func(seq uint32) []byte{
+		1: func(seq uint32) []byte { // {"x": 1}, status 0
+			dst, off := rtm.BeginFrame(nil, rtm.FlagMsgpack, rtm.Answer, 0, seq, "")
+			return rtm.FinishFrame(append(dst, 0x81, 0xa1, 'x', 0x01), 0, off)
+		},
+		2: func(seq uint32) []byte { return rtm.AppendAnswer(nil, seq, rtm.FlagMsgpack) },
+	} {
+		if n, _ := s.Publish(&rtm.Push{Scope: rtm.ScopeP2P, From: 1, To: 2, MType: 30, MID: mid}); n != 1 {
+			t.Fatalf("published to %d, want 1", n)
+		}
+		f := next()
+		if _, err := nc.Write(answer(f.Seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, waitFor, func() bool { st := s.Stats(); return st.Answered+st.Errored == 2 }, "two answers")
+	if st := s.Stats(); st.Answered != 1 || st.Errored != 1 {
+		t.Fatalf("answered %d errored %d, want 1 and 1 (the non-empty map is an error)", st.Answered, st.Errored)
+	}
+}
