@@ -63,7 +63,14 @@ type Session struct {
 	duplicates atomic.Uint64
 	pings      atomic.Uint64
 	invalid    atomic.Uint64
+	unknown    atomic.Uint64
+
+	unknownMu     sync.Mutex
+	unknownLogged map[string]bool // methods already warned about (at most maxUnknownLogged)
 }
+
+// maxUnknownLogged bounds the unknown methods warned about by name.
+const maxUnknownLogged = 32
 
 // SessionStats are a session's counters since it was created.
 type SessionStats struct {
@@ -72,6 +79,7 @@ type SessionStats struct {
 	DuplicatesDropped uint64 `json:"duplicates_dropped"` // redeliveries answered by the filter, not handed to the handler
 	PingsAnswered     uint64 `json:"pings_answered"`     // gateway "ping" quests answered
 	InvalidPushes     uint64 `json:"invalid_pushes"`     // pushes that failed to decode (handed over with Err set)
+	UnknownQuests     uint64 `json:"unknown_quests"`     // quests from the gateway with a method we do not know (two-way ones answered 20004); never in Kafka
 	DedupEntries      int    `json:"dedup_entries"`      // messages the duplicate filter currently remembers
 }
 
@@ -118,6 +126,7 @@ func (s *Session) Stats() SessionStats {
 		DuplicatesDropped: s.duplicates.Load(),
 		PingsAnswered:     s.pings.Load(),
 		InvalidPushes:     s.invalid.Load(),
+		UnknownQuests:     s.unknown.Load(),
 	}
 	if s.dedup != nil {
 		st.DedupEntries = s.dedup.len()
@@ -136,8 +145,8 @@ func (s *Session) Listen() ListenState {
 // Run connects to the gateway and keeps the session alive until ctx ends,
 // handing every push to h (see [PushHandler]). It is the session's only
 // goroutine: dial; replay the listen state (the id-list setlisten with all
-// four lists, then the set-all setlisten with all four flags, each answer
-// checked); enter Listening; wait for the connection to die; close it; wait
+// four lists, then, if any flag is on, the set-all setlisten with all four
+// flags, each answer checked); enter Listening; wait for the connection to die; close it; wait
 // out the back-off (see [Backoff]; a connection that listened for less than
 // [FlashDisconnect] counts as a failure); redial.
 //
@@ -458,14 +467,12 @@ func (q *sessionQuests) HandleQuest(ctx context.Context, f *Frame, raw []byte, r
 		return
 	}
 	if !IsPushMethod(f.Method) {
+		s.unknownQuest(f)
 		if f.Type == TwoWay {
-			s.log.Debug("rtm unknown quest from the gateway", "method", string(f.Method))
 			if err := r.Error(CodeUnknownMethod, "Method function is unconfiged."); err != nil {
 				s.log.Debug("rtm error answer not sent", "err", err)
 			}
-			return
 		}
-		s.log.Debug("rtm unknown one-way quest from the gateway ignored", "method", string(f.Method))
 		return
 	}
 	if s.runCtx.Err() != nil {
@@ -511,4 +518,27 @@ func errText(err error) string {
 		return "closed"
 	}
 	return err.Error()
+}
+
+// unknownQuest counts a gateway quest whose method is not a push we know
+// and warns about each such method once: whatever the gateway meant by it
+// does not reach Kafka.
+func (s *Session) unknownQuest(f *Frame) {
+	s.unknown.Add(1)
+	s.unknownMu.Lock()
+	defer s.unknownMu.Unlock()
+	m := string(f.Method)
+	if s.unknownLogged[m] || len(s.unknownLogged) >= maxUnknownLogged {
+		return
+	}
+	if s.unknownLogged == nil {
+		s.unknownLogged = make(map[string]bool)
+	}
+	s.unknownLogged[m] = true
+	answer := "answered 20004 (unknown method)"
+	if f.Type != TwoWay {
+		answer = "one-way: ignored"
+	}
+	s.log.Warn("rtm: the gateway sent a quest with a method this version does not know; it is not written to Kafka (counted in rtm2kafka_rtm_unknown_quests_total; warned once per method)",
+		"method", m, "answer", answer)
 }

@@ -742,6 +742,10 @@ func TestSessionPingUnknownAndInvalid(t *testing.T) {
 	if n := len(g.AcceptTimes()); others != 1 || n != 1 {
 		t.Fatalf("handled %d valid pushes on %d connections, want 1 on 1", others, n)
 	}
+	// The one-way quest was read before the push after it was answered.
+	if n := s.Stats().UnknownQuests; n != 2 {
+		t.Fatalf("UnknownQuests = %d, want 2 (one two-way, one one-way)", n)
+	}
 }
 
 // TestSessionConcurrentListenAndReconnects: listen changes racing with

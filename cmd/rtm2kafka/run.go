@@ -407,6 +407,8 @@ func (c *RunCommand) registerSessionMetrics() {
 			Help: "Pushes received from the gateway, duplicates and invalid ones included."}, stat(func(s rtm.SessionStats) float64 { return float64(s.PushesReceived) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "rtm2kafka", Name: "rtm_invalid_pushes_total",
 			Help: "Pushes that failed to decode (sent to the dead-letter topic)."}, stat(func(s rtm.SessionStats) float64 { return float64(s.InvalidPushes) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "rtm2kafka", Name: "rtm_unknown_quests_total",
+			Help: "Quests from the gateway with a method this version does not know (not written to Kafka)."}, stat(func(s rtm.SessionStats) float64 { return float64(s.UnknownQuests) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "rtm2kafka", Name: "rtm_pings_answered_total",
 			Help: "Gateway ping pushes answered."}, stat(func(s rtm.SessionStats) float64 { return float64(s.PingsAnswered) })),
 	)
