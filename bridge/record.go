@@ -108,7 +108,7 @@ func recAppendJSON(dst []byte, p *rtm.Push, pid, receivedAtMs int64) []byte {
 		dst = append(dst, `,"endpoint":`...)
 		dst = recAppendJSONString(dst, p.Endpoint)
 		if p.HasData {
-			dst = recAppendJSONBytes(dst, "data", p.Data, false)
+			dst = recAppendJSONBytes(dst, "data", p.Data, p.DataBinary)
 		}
 		dst = append(dst, `,"received_at":`...)
 		dst = strconv.AppendInt(dst, receivedAtMs, 10)
@@ -129,7 +129,7 @@ func recAppendJSON(dst []byte, p *rtm.Push, pid, receivedAtMs int64) []byte {
 	dst = append(dst, `,"mid":`...)
 	dst = strconv.AppendInt(dst, p.MID, 10)
 	dst = recAppendJSONBytes(dst, "msg", p.Msg, p.MsgBinary)
-	dst = recAppendJSONBytes(dst, "attrs", p.Attrs, false)
+	dst = recAppendJSONBytes(dst, "attrs", p.Attrs, p.AttrsBinary)
 	dst = append(dst, `,"mtime":`...)
 	dst = strconv.AppendInt(dst, p.MTime, 10)
 	dst = append(dst, `,"received_at":`...)
@@ -370,7 +370,7 @@ func recAppendMsgpack(dst []byte, p *rtm.Push, pid, receivedAtMs int64) []byte {
 		dst = mpack.AppendStr(dst, p.Endpoint)
 		if p.HasData {
 			dst = mpack.AppendStr(dst, "data")
-			dst = recMPText(dst, p.Data, false)
+			dst = recMPText(dst, p.Data, p.DataBinary)
 		}
 		dst = mpack.AppendStr(dst, "received_at")
 		return mpack.AppendIntCompact(dst, receivedAtMs)
@@ -400,7 +400,7 @@ func recAppendMsgpack(dst []byte, p *rtm.Push, pid, receivedAtMs int64) []byte {
 	dst = mpack.AppendStr(dst, "msg")
 	dst = recMPText(dst, p.Msg, p.MsgBinary)
 	dst = mpack.AppendStr(dst, "attrs")
-	dst = recMPText(dst, p.Attrs, false)
+	dst = recMPText(dst, p.Attrs, p.AttrsBinary)
 	dst = mpack.AppendStr(dst, "mtime")
 	dst = mpack.AppendIntCompact(dst, p.MTime)
 	dst = mpack.AppendStr(dst, "received_at")

@@ -554,6 +554,10 @@ func recHandPushes() map[string]*rtm.Push {
 			Endpoint: []byte("1.2.3.4:5"), Data: []byte("ignored"), HasData: false},
 		"event with binary data": {Scope: rtm.ScopeEvent, Kind: rtm.KindEvent, PID: 1, Event: []byte("x"), UID: 2, Time: 3,
 			Endpoint: []byte("e"), Data: []byte{0x80, 0x81}, HasData: true},
+		"event with data sent as bin, valid UTF-8": {Scope: rtm.ScopeEvent, Kind: rtm.KindEvent, PID: 1, Event: []byte("x"), UID: 2, Time: 3,
+			Endpoint: []byte("e"), Data: []byte(`{"a":1}`), DataBinary: true, HasData: true},
+		"attrs sent as bin, valid UTF-8": {Scope: rtm.ScopeP2P, Kind: rtm.KindChat, From: 1, To: 2, MType: 30, MID: 3,
+			Msg: []byte("hi"), Attrs: []byte("abc"), AttrsBinary: true, MTime: 4},
 	}
 }
 
@@ -581,7 +585,7 @@ func TestRecordJSONHandPushes(t *testing.T) {
 				}
 				if p.HasData {
 					got, isB64 := recBytes(t, m, "data")
-					if !bytes.Equal(got, p.Data) || isB64 == utf8.Valid(p.Data) {
+					if !bytes.Equal(got, p.Data) || isB64 != (p.DataBinary || !utf8.Valid(p.Data)) {
 						t.Errorf("data = %q (b64 %v), want %q", got, isB64, p.Data)
 					}
 				}
@@ -600,7 +604,7 @@ func TestRecordJSONHandPushes(t *testing.T) {
 				t.Errorf("msg_b64 = %v for MsgBinary %v, valid %v", isB64, p.MsgBinary, utf8.Valid(p.Msg))
 			}
 			attrs, attrsB64 := recBytes(t, m, "attrs")
-			if !bytes.Equal(attrs, p.Attrs) || attrsB64 == utf8.Valid(p.Attrs) {
+			if !bytes.Equal(attrs, p.Attrs) || attrsB64 != (p.AttrsBinary || !utf8.Valid(p.Attrs)) {
 				t.Errorf("attrs = %q (b64 %v), want %q", attrs, attrsB64, p.Attrs)
 			}
 			recCheckDerived(t, m, p, recVector{})

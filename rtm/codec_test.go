@@ -479,6 +479,8 @@ func TestPushAppendDecodeRoundTrip(t *testing.T) {
 		{Scope: ScopeGroup, From: -1, To: 1 << 62, MType: 51, MID: 3, Msg: []byte{0, 1}, MsgBinary: true, Attrs: []byte{}, MTime: 4},
 		{Scope: ScopeRoom, From: 1, To: 2, MType: 32, MID: 3, Msg: bytes.Repeat([]byte("z"), 70000), Attrs: []byte("a"), MTime: 4},
 		{Scope: ScopeEvent, PID: 1, Event: []byte("login"), UID: 5, Time: 6, Endpoint: []byte("[::1]:1"), Data: []byte("d"), HasData: true},
+		{Scope: ScopeP2P, From: 1, To: 2, MType: 30, MID: 3, Msg: []byte("m"), Attrs: []byte("a"), AttrsBinary: true, MTime: 4},
+		{Scope: ScopeEvent, PID: 1, Event: []byte("login"), UID: 5, Time: 6, Endpoint: []byte("e"), Data: []byte("d"), DataBinary: true, HasData: true},
 	}
 	for _, want := range pushes {
 		raw := AppendPush(nil, 77, &want)
@@ -499,9 +501,9 @@ func TestPushAppendDecodeRoundTrip(t *testing.T) {
 // pushFieldsEqual compares the wire fields of two pushes.
 func pushFieldsEqual(a, b *Push) bool {
 	return a.Scope == b.Scope && a.From == b.From && a.To == b.To && a.MType == b.MType && a.MID == b.MID &&
-		bytes.Equal(a.Msg, b.Msg) && a.MsgBinary == b.MsgBinary && bytes.Equal(a.Attrs, b.Attrs) && a.MTime == b.MTime &&
+		bytes.Equal(a.Msg, b.Msg) && a.MsgBinary == b.MsgBinary && bytes.Equal(a.Attrs, b.Attrs) && a.AttrsBinary == b.AttrsBinary && a.MTime == b.MTime &&
 		a.PID == b.PID && bytes.Equal(a.Event, b.Event) && a.UID == b.UID && a.Time == b.Time &&
-		bytes.Equal(a.Endpoint, b.Endpoint) && bytes.Equal(a.Data, b.Data) && a.HasData == b.HasData
+		bytes.Equal(a.Endpoint, b.Endpoint) && bytes.Equal(a.Data, b.Data) && a.DataBinary == b.DataBinary && a.HasData == b.HasData
 }
 
 func TestCodecSendMsgDecodeErrors(t *testing.T) {

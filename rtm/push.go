@@ -91,26 +91,28 @@ type Push struct {
 	Seq   uint32
 
 	// Messages (pushmsg, pushgroupmsg, pushroommsg).
-	From      int64  // sender uid
-	To        int64  // target: uid (p2p), gid (group) or rid (room)
-	MType     int64  // message type as sent
-	MID       int64  // message id
-	Msg       []byte // body, exactly the bytes received
-	MsgBinary bool   // Msg arrived as msgpack bin rather than str: it need not be UTF-8
-	Attrs     []byte // attrs string as received
-	MTime     int64  // gateway time of the message, ms
+	From        int64  // sender uid
+	To          int64  // target: uid (p2p), gid (group) or rid (room)
+	MType       int64  // message type as sent
+	MID         int64  // message id
+	Msg         []byte // body, exactly the bytes received
+	MsgBinary   bool   // Msg arrived as msgpack bin rather than str: it need not be UTF-8
+	Attrs       []byte // attrs string as received
+	AttrsBinary bool   // Attrs arrived as msgpack bin rather than str
+	MTime       int64  // gateway time of the message, ms
 
 	Audio *AudioInfo // legacy audio (mtype 31) when Msg parsed as its JSON; else nil
 	File  *FileInfo  // file messages (mtype 40..50) when Msg parsed as its JSON; else nil
 
 	// Events (pushevent).
-	PID      int64  // project id
-	Event    []byte // "login", "logout", …
-	UID      int64
-	Time     int64 // seconds
-	Endpoint []byte
-	Data     []byte
-	HasData  bool // the optional data key was present
+	PID        int64  // project id
+	Event      []byte // "login", "logout", …
+	UID        int64
+	Time       int64 // seconds
+	Endpoint   []byte
+	Data       []byte
+	DataBinary bool // Data arrived as msgpack bin rather than str
+	HasData    bool // the optional data key was present
 
 	Raw []byte // the whole frame as received (decrypted)
 	Err error  // non-nil when decoding failed

@@ -66,7 +66,7 @@ func appendPushPayload(dst []byte, p *Push) []byte {
 		}
 		dst = mpack.AppendMapHeader(dst, n)
 		if p.HasData {
-			dst = mpack.AppendStr(mpack.AppendStr(dst, "data"), p.Data)
+			dst = mpack.AppendStrOrBin(mpack.AppendStr(dst, "data"), p.Data, p.DataBinary)
 		}
 		dst = mpack.AppendStr(mpack.AppendStr(dst, "endpoint"), p.Endpoint)
 		dst = mpack.AppendStr(mpack.AppendStr(dst, "event"), p.Event)
@@ -76,7 +76,7 @@ func appendPushPayload(dst []byte, p *Push) []byte {
 	}
 	// Sorted: attrs from [gid] mid msg mtime mtype [rid] [to].
 	dst = mpack.AppendMapHeader(dst, 7)
-	dst = mpack.AppendStr(mpack.AppendStr(dst, "attrs"), p.Attrs)
+	dst = mpack.AppendStrOrBin(mpack.AppendStr(dst, "attrs"), p.Attrs, p.AttrsBinary)
 	dst = mpack.AppendIntGo(mpack.AppendStr(dst, "from"), p.From)
 	if p.Scope == ScopeGroup {
 		dst = mpack.AppendIntGo(mpack.AppendStr(dst, "gid"), p.To)

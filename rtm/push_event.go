@@ -28,7 +28,7 @@ func eventField(r *msgReader, p *Push, key []byte) (bit uint, err error) {
 			r.off++
 			return 0, nil
 		}
-		p.Data, _, err = r.bytes()
+		p.Data, p.DataBinary, err = r.bytes()
 		p.HasData = err == nil
 		return 0, err
 	}

@@ -74,7 +74,7 @@ func msgField(r *msgReader, p *Push, key []byte) (bit uint, err error) {
 		p.Msg, p.MsgBinary, err = r.bytes()
 		return 1 << 4, err
 	case "attrs":
-		p.Attrs, _, err = r.bytes()
+		p.Attrs, p.AttrsBinary, err = r.bytes()
 		return 1 << 5, err
 	case "mtime":
 		p.MTime, err = r.int()
