@@ -3,6 +3,7 @@ package rtm
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/rtm2kafka/rtm2kafka/rtm/mpack"
 )
@@ -39,9 +40,11 @@ func AppendErrorAnswer(dst []byte, seq uint32, flag byte, code int, ex string) [
 }
 
 // DecodeError reads {code, ex} from an error answer (msgpack or JSON),
-// ignoring any other key (C++ peers add "raiser"). An error answer whose
-// payload cannot be read yields code 20006 (decoding error) with an ex that
-// says why. Method is left empty for the caller to fill in.
+// ignoring any other key (C++ peers add "raiser"). It keeps what it can: an
+// ex that is nil or not a string leaves Ex empty (the code still counts),
+// and an answer without a code gets code 20006 (decoding error) with its ex
+// kept. An error answer whose payload cannot be read at all yields 20006
+// with an ex that says why. Method is left empty for the caller to fill in.
 func DecodeError(f *Frame) *Error {
 	payload := f.Payload
 	if f.Flag&FlagJSON != 0 {
@@ -54,6 +57,7 @@ func DecodeError(f *Frame) *Error {
 	r := msgReader{b: payload}
 	n, err := r.mapHeader()
 	var key []byte
+	sawCode := false
 	for i := 0; err == nil && i < n; i++ {
 		if key, err = r.str(); err != nil {
 			break
@@ -62,8 +66,12 @@ func DecodeError(f *Frame) *Error {
 		case "code":
 			var c int64
 			c, err = r.int()
-			e.Code = int(c)
+			e.Code, sawCode = int(c), err == nil
 		case "ex":
+			if c, perr := r.peek(); perr == nil && !isMsgpackString(c) {
+				err = r.skip() // nil or not text: no ex, the code still counts
+				break
+			}
 			var ex []byte
 			ex, _, err = r.bytes()
 			e.Ex = string(ex)
@@ -74,7 +82,15 @@ func DecodeError(f *Frame) *Error {
 	if err != nil {
 		return &Error{Code: CodeDecoding, Ex: "undecodable error answer: " + err.Error()}
 	}
+	if !sawCode {
+		return &Error{Code: CodeDecoding, Ex: strings.TrimSuffix("error answer without a code: "+e.Ex, ": ")}
+	}
 	return e
+}
+
+// isMsgpackString reports whether c starts a msgpack str or bin.
+func isMsgpackString(c byte) bool {
+	return c&0xe0 == 0xa0 || (c >= 0xd9 && c <= 0xdb) || (c >= 0xc4 && c <= 0xc6)
 }
 
 // SendMsgAnswer is the answer to sendmsg, sendgroupmsg and sendroommsg.

@@ -105,6 +105,17 @@ func TestCodecPushErrors(t *testing.T) {
 			}
 		})
 	}
+	// The zip and encrypt flag bits are not used on TCP: such a push is not
+	// decoded, and says why.
+	for _, bit := range []byte{0x20, 0x10} {
+		f := pushFrame("pushmsg", buildMap(chat...))
+		f.Flag |= bit
+		var p Push
+		want := fmt.Sprintf("rtm: pushmsg: frame flag %#02x (zip 0x20 / encrypt 0x10) is not supported on TCP: payload not decoded", bit)
+		if err := DecodePush(f, nil, &p); err == nil || err.Error() != want {
+			t.Errorf("flag %#x: err = %v, want %s", bit, err, want)
+		}
+	}
 	// A one-way pushmsg is not a push.
 	f := pushFrame("pushmsg", buildMap(chat...))
 	f.Type = OneWay
@@ -332,6 +343,25 @@ func TestCodecErrorAnswers(t *testing.T) {
 	bad := &Frame{Flag: FlagMsgpack, Type: Answer, Status: 1, Payload: []byte{0x81, 0xa4, 'c', 'o', 'd', 'e', 0xa1, 'x'}}
 	if e := DecodeError(bad); e.Code != CodeDecoding || !strings.Contains(e.Ex, "want integer, got str") {
 		t.Errorf("%+v", e)
+	}
+	// What can be kept is kept: the code with a nil or non-text ex, the ex
+	// of an answer without a code.
+	for _, c := range []struct {
+		name    string
+		payload []byte
+		code    int
+		ex      string
+	}{
+		{"nil ex", []byte{0x82, 0xa4, 'c', 'o', 'd', 'e', 0xcd, 0x4e, 0x24, 0xa2, 'e', 'x', 0xc0}, 20004, ""},
+		{"int ex", []byte{0x82, 0xa2, 'e', 'x', 0x07, 0xa4, 'c', 'o', 'd', 'e', 0xcd, 0x4e, 0x24}, 20004, ""},
+		{"bin ex", []byte{0x82, 0xa4, 'c', 'o', 'd', 'e', 0xcd, 0x4e, 0x24, 0xa2, 'e', 'x', 0xc4, 1, 'b'}, 20004, "b"},
+		{"no code", []byte{0x81, 0xa2, 'e', 'x', 0xa2, 'n', 'o'}, CodeDecoding, "error answer without a code: no"},
+		{"empty map", []byte{0x80}, CodeDecoding, "error answer without a code"},
+	} {
+		e := DecodeError(&Frame{Flag: FlagMsgpack, Type: Answer, Status: 1, Payload: c.payload})
+		if e.Code != c.code || e.Ex != c.ex {
+			t.Errorf("%s: %+v, want code %d ex %q", c.name, e, c.code, c.ex)
+		}
 	}
 }
 

@@ -15,6 +15,11 @@ const (
 	FlagJSON byte = 0x40
 	// FlagMsgpack marks a msgpack payload.
 	FlagMsgpack byte = 0x80
+
+	// flagZip and flagEncrypt exist in FPNN but are not used on TCP (spec
+	// §2); a push carrying either is undecodable (dead-lettered, raw kept).
+	flagZip     byte = 0x20
+	flagEncrypt byte = 0x10
 	// DefaultMaxPayload is the payload limit used when none is configured:
 	// the C++ FPNN framework's default maximum package length.
 	DefaultMaxPayload = 8 << 20

@@ -67,6 +67,10 @@ func decodePush(f *Frame, p *Push) error {
 	if scope == ScopeEvent {
 		p.Kind = KindEvent
 	}
+	if z := f.Flag & (flagZip | flagEncrypt); z != 0 {
+		// Not used on TCP (spec §2): the payload cannot be read as is.
+		return fmt.Errorf("rtm: %s: frame flag %#02x (zip 0x20 / encrypt 0x10) is not supported on TCP: payload not decoded", method, z)
+	}
 	payload := f.Payload
 	if f.Flag&FlagJSON != 0 {
 		var err error
