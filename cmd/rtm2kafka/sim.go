@@ -124,11 +124,13 @@ RTM_SECRET.`}, cfg)
 	if cfg.Rate > 0 {
 		go func() {
 			// One run per minute; run i uses seed+i, so the whole sequence
-			// repeats with the same SIM_SEED.
+			// repeats with the same SIM_SEED, and carries i in its mids, so
+			// no run repeats another's message ids (the bridge's duplicate
+			// filter would rightly drop such a message as a redelivery).
 			for i := uint64(0); ctx.Err() == nil; i++ {
 				_, err := srv.Generate(ctx, rtmsim.LoadConfig{
 					Rate: cfg.Rate, Duration: time.Minute, BodySize: cfg.BodySize, Binary: cfg.Binary,
-					Keys: cfg.Keys, Mix: mix, Seed: seed + i, WaitListener: true,
+					Keys: cfg.Keys, Mix: mix, Seed: seed + i, Run: int(i % 32768), WaitListener: true,
 				})
 				if err != nil && !errors.Is(err, context.Canceled) {
 					log.Warn("load generator", "err", err)

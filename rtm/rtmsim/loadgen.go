@@ -47,10 +47,11 @@ type Mix struct {
 // LoadConfig describes a load run of [Server.Generate].
 //
 // Ordering contract: every message (not event) of a run has
-// mid = (k+1)<<32 | seq, where k is the key index (target id − id base) and
-// seq counts 1, 2, 3… per (scope, k) in the order the messages are pushed
-// to every connection, so a consumer can check per-target order and gaps
-// from the mid alone. Text bodies start with "k=<k> s=<seq> "; events carry
+// mid = Run<<48 | (k+1)<<32 | seq, where k is the key index (target id − id
+// base) and seq counts 1, 2, 3… per (scope, k) in the order the messages
+// are pushed to every connection, so a consumer can check per-target order
+// and gaps from the mid alone; successive runs with increasing Run never
+// reuse a mid. Text bodies start with "k=<k> s=<seq> "; events carry
 // data {"k":k,"s":seq}.
 type LoadConfig struct {
 	// Rate is the target in messages per second; 0 means as fast as the
@@ -69,7 +70,11 @@ type LoadConfig struct {
 	// Binary is the fraction (0..1) of chat, cmd and custom bodies that are
 	// sent as msgpack bin holding random bytes that are not valid UTF-8.
 	Binary float64
-	// Keys is the number of distinct targets per scope. Default
+	// Run numbers successive runs against the same consumers (0..32767): it
+	// is the top of every mid, so a message of one run is never taken for a
+	// redelivery of another's.
+	Run int
+	// Keys is the number of distinct targets per scope (at most 65534). Default
 	// [DefaultLoadKeys].
 	Keys int
 	// MaxInFlight bounds the pushes of this run sent but not yet settled
@@ -331,6 +336,10 @@ func (lc *LoadConfig) normalize() error {
 		return fmt.Errorf("rtmsim: generate: Binary %g outside 0..1", lc.Binary)
 	case lc.BodySize < 0 || lc.Keys < 0 || lc.MaxInFlight < 0:
 		return errors.New("rtmsim: generate: negative BodySize, Keys or MaxInFlight")
+	case lc.Keys > 65534:
+		return fmt.Errorf("rtmsim: generate: Keys %d above 65534 (the key index has 16 bits of the mid)", lc.Keys)
+	case lc.Run < 0 || lc.Run > 32767:
+		return fmt.Errorf("rtmsim: generate: Run %d outside 0..32767", lc.Run)
 	}
 	m := &lc.Mix
 	for _, w := range []float64{m.P2P, m.Group, m.Room, m.Event, m.Chat, m.Audio, m.Cmd, m.File, m.Message} {
@@ -444,7 +453,7 @@ func (g *loadGen) next() (*rtm.Push, bool) {
 	}
 	p.From = g.sender + int64(g.rng.IntN(1000))
 	p.To = target
-	p.MID = int64(k+1)<<32 | seq
+	p.MID = int64(g.lc.Run)<<48 | int64(k+1)<<32 | seq
 	p.MTime = time.Now().UnixMilli()
 	binary := false
 	body := g.body[:0]

@@ -675,9 +675,9 @@ func testGenerate(t *testing.T, enc Encoding) {
 	s := startServer(t, Config{PID: testPID, Secret: testSecret, Encoding: enc})
 	c := dial(t, s)
 	c.mustCall(&rtm.SetListenAll{P2P: true, Group: true, Room: true, Ev: true})
-	const total = 2000
+	const total, run = 2000, 5
 	res, err := s.Generate(t.Context(), LoadConfig{
-		Total: total, Keys: 7, BodySize: 100, Binary: 0.25, Seed: 3, LargeIDs: true,
+		Total: total, Keys: 7, BodySize: 100, Binary: 0.25, Seed: 3, LargeIDs: true, Run: run,
 		Mix: Mix{P2P: 1, Group: 1, Event: 1, Chat: 1, File: 1, Message: 1},
 	})
 	if err != nil {
@@ -702,7 +702,8 @@ func testGenerate(t *testing.T, enc Encoding) {
 	if len(gs) != total {
 		t.Fatalf("client got %d pushes, want %d", len(gs), total)
 	}
-	// Per (scope, target) the mids count 1, 2, 3… in order.
+	// Per (scope, target) the mids count 1, 2, 3… in order, under the run
+	// number (so successive runs never repeat a mid).
 	type key struct {
 		scope rtm.Scope
 		to    int64
@@ -724,7 +725,7 @@ func testGenerate(t *testing.T, enc Encoding) {
 			t.Fatalf("ids outside the large range: %+v", g)
 		}
 		k := key{g.scope, g.to}
-		if want := int64(g.to-LoadLargeIDBase+1)<<32 | (last[k]&0xffffffff + 1); g.mid != want {
+		if want := int64(run)<<48 | int64(g.to-LoadLargeIDBase+1)<<32 | (last[k]&0xffffffff + 1); g.mid != want {
 			t.Fatalf("%s to %d: mid %#x after %#x, want %#x", g.scope, g.to, g.mid, last[k], want)
 		}
 		last[k] = g.mid
