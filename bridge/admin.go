@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,7 +50,10 @@ func (b *Bridge) EnsureTopics(ctx context.Context) error {
 			}
 		}
 	}
-	check(adm.CreateTopics(ctx, int32(b.cfg.Partitions), rf, nil, data...))
+	// A data or dead-letter topic takes any batch the producer makes: its
+	// max.message.bytes is Config.BatchBytes, whatever the broker's default.
+	sized := map[string]*string{"max.message.bytes": kadm.StringPtr(strconv.Itoa(int(b.cfg.BatchBytes)))}
+	check(adm.CreateTopics(ctx, int32(b.cfg.Partitions), rf, sized, data...))
 	if len(errs) == 0 {
 		check(adm.CreateTopics(ctx, 1, rf, forever, b.router.ControlTopic(), b.router.ControlResultsTopic()))
 	}
@@ -64,7 +68,41 @@ func (b *Bridge) EnsureTopics(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("bridge: topics created but without leaders after 30 s: %w", err))
 		}
 	}
+	if len(errs) == 0 {
+		b.checkMessageLimits(ctx, adm)
+	}
 	return errors.Join(errs...)
+}
+
+// checkMessageLimits warns about every data or dead-letter topic whose
+// max.message.bytes is below Config.BatchBytes: Kafka refuses a batch
+// larger than its topic allows as a whole, so the small records batched
+// with one too large for the topic would be dead-lettered with it. Topics
+// the bridge creates get the right limit; this is for topics made by
+// others. Without DESCRIBE_CONFIGS on the topics it says so at INFO.
+func (b *Bridge) checkMessageLimits(ctx context.Context, adm *kadm.Client) {
+	names := append(b.router.Topics(), b.router.DeadLetterTopic())
+	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		b.log.Info("bridge: cannot read the topics' max.message.bytes to compare with KAFKA_BATCH_BYTES", slog.String("error", err.Error()))
+		return
+	}
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			b.log.Info("bridge: cannot read a topic's max.message.bytes to compare with KAFKA_BATCH_BYTES",
+				slog.String("topic", rc.Name), slog.String("error", rc.Err.Error()))
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" {
+				continue
+			}
+			if n, err := strconv.ParseInt(c.MaybeValue(), 10, 64); err == nil && n < int64(b.cfg.BatchBytes) {
+				b.log.Warn("bridge: topic takes smaller batches than KAFKA_BATCH_BYTES: a record too large for it makes Kafka refuse its whole batch, and the records batched with it are dead-lettered too; set KAFKA_BATCH_BYTES at most max.message.bytes, or raise the topic's max.message.bytes",
+					slog.String("topic", rc.Name), slog.Int64("max_message_bytes", n), slog.Int("kafka_batch_bytes", int(b.cfg.BatchBytes)))
+			}
+		}
+	}
 }
 
 // topicsLed reports an error until every partition of topics has a leader.
@@ -90,7 +128,12 @@ func topicsLed(ctx context.Context, adm *kadm.Client, topics []string) error {
 // CheckTopics checks that every topic the bridge uses exists, for a bridge
 // that does not create them; see the package-level [CheckTopics].
 func (b *Bridge) CheckTopics(ctx context.Context) error {
-	return CheckTopics(ctx, kadm.NewClient(b.cl), b.router, b.cfg.Principal)
+	adm := kadm.NewClient(b.cl)
+	if err := CheckTopics(ctx, adm, b.router, b.cfg.Principal); err != nil {
+		return err
+	}
+	b.checkMessageLimits(ctx, adm)
+	return nil
 }
 
 // checkControlTopic returns what is wrong with an existing control topic:

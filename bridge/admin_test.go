@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -99,6 +101,35 @@ func TestEnsureTopicsCreatesAndChecks(t *testing.T) {
 	})
 	if err := b.CheckWritable(ctx); err != nil {
 		t.Fatalf("CheckWritable: %v", err)
+	}
+	// Data and dead-letter topics take any batch the producer makes; one
+	// made smaller by someone else is named at the next check.
+	const smaller = "takes smaller batches than KAFKA_BATCH_BYTES"
+	rcs, err := adm.DescribeTopicConfigs(ctx, r.DeadLetterTopic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := rcs.On(r.DeadLetterTopic(), nil); err != nil || !slices.ContainsFunc(c.Configs, func(c kadm.Config) bool {
+		return c.Key == "max.message.bytes" && c.MaybeValue() == strconv.Itoa(DefaultBatchBytes)
+	}) {
+		t.Errorf("dead-letter topic max.message.bytes: %+v, %v; want %d", c.Configs, err, DefaultBatchBytes)
+	}
+	if strings.Contains(logs.String(), smaller) {
+		t.Fatalf("warned about topics it made itself:\n%s", logs.String())
+	}
+	small := r.Topics()[0]
+	rs, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kadm.StringPtr("700000")}}, small)
+	if err == nil {
+		_, err = rs.On(small, nil)
+	}
+	if err != nil {
+		t.Fatalf("alter config: %v", err)
+	}
+	if err := b.CheckTopics(ctx); err != nil {
+		t.Fatalf("CheckTopics: %v", err)
+	}
+	if out := logs.String(); !strings.Contains(out, smaller) || !strings.Contains(out, "topic="+small) || !strings.Contains(out, "max_message_bytes=700000") {
+		t.Errorf("no warning naming %s and its max.message.bytes in:\n%s", small, out)
 	}
 }
 

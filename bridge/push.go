@@ -288,11 +288,18 @@ func (b *Bridge) refuse(rec *record, err error) {
 	rec.ts = b.stats.topic(b.router.DeadLetterTopic())
 	rec.kr = kgo.Record{
 		Topic: b.router.DeadLetterTopic(), Key: rec.kr.Key, Headers: rec.kr.Headers, Timestamp: rec.kr.Timestamp,
-		Value:   appendRefusal(nil, &rec.kr, reason, err, b.cfg.Now().UnixMilli(), int(b.cfg.BatchBytes)/2),
+		Value:   appendRefusal(nil, &rec.kr, reason, err, b.cfg.Now().UnixMilli(), refusalValueMax(b.cfg.BatchBytes)),
 		Context: rec,
 	}
 	rec.state.Store(stInflight)
 	b.produce(rec, true)
+}
+
+// refusalValueMax is the largest refused value a dead letter carries: its
+// base64 (4/3 of it) and the dead letter's other fields must fit in one
+// batch of batchBytes.
+func refusalValueMax(batchBytes int32) int {
+	return max(0, int(batchBytes)-16<<10) / 4 * 3
 }
 
 // appendRefusal appends the JSON dead letter of a record Kafka refused:

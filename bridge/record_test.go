@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"math"
 	"math/big"
 	"os"
@@ -1071,5 +1073,40 @@ func TestRecordSchemaCheckerRejects(t *testing.T) {
 	ev["data_b64"] = "AA=="
 	if err := schema.validate(ev); err == nil {
 		t.Error("schema accepted an event with both data and data_b64")
+	}
+}
+
+// TestRefusalDeadLetterSchema checks the dead letter of a record Kafka
+// refused against #/$defs/dead_letter: with its value when it fits, its
+// size only when not, and without a key when the record had none.
+func TestRefusalDeadLetterSchema(t *testing.T) {
+	schema := recLoadSchema(t)
+	const batch = 64 << 10
+	limit := refusalValueMax(batch)
+	for _, c := range []struct {
+		name     string
+		kr       kgo.Record
+		withBody bool
+	}{
+		{"fits", kgo.Record{Topic: "rtm.p2p.chat", Key: []byte("10002"), Value: bytes.Repeat([]byte("v"), limit)}, true},
+		{"too large to keep", kgo.Record{Topic: "rtm.p2p.chat", Key: []byte("10002"), Value: bytes.Repeat([]byte("v"), limit+1)}, false},
+		{"no key", kgo.Record{Topic: "rtm.events", Value: []byte(`{"x":1}`)}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := appendRefusal(nil, &c.kr, reasonTooLarge, kerr.MessageTooLarge, 1717000000999, limit)
+			if len(v) > batch-1024 {
+				t.Errorf("dead letter of %d bytes does not fit a %d-byte batch with room for headers", len(v), batch)
+			}
+			m := recDecodeJSON(t, v)
+			if err := schema.validateDef("dead_letter", m); err != nil {
+				t.Errorf("schema: %v", err)
+			}
+			if _, ok := m["value_b64"]; ok != c.withBody || recNum(t, m, "value_bytes") != int64(len(c.kr.Value)) {
+				t.Errorf("value_b64 present %v (want %v), value_bytes %v", ok, c.withBody, m["value_bytes"])
+			}
+			if _, ok := m["key_b64"]; ok != (c.kr.Key != nil) {
+				t.Errorf("key_b64 present %v for key %q", ok, c.kr.Key)
+			}
+		})
 	}
 }

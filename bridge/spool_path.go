@@ -532,7 +532,7 @@ func (b *Bridge) deadLetterDrained(ctx context.Context, e *spool.Entry, err erro
 	kr := kgo.Record{Topic: e.Topic, Key: e.Key, Value: e.Value}
 	dl := &kgo.Record{
 		Topic: b.router.DeadLetterTopic(), Key: e.Key, Timestamp: time.UnixMilli(e.Time),
-		Value: appendRefusal(nil, &kr, reason, err, b.cfg.Now().UnixMilli(), int(b.cfg.BatchBytes)/2),
+		Value: appendRefusal(nil, &kr, reason, err, b.cfg.Now().UnixMilli(), refusalValueMax(b.cfg.BatchBytes)),
 	}
 	for _, h := range e.Headers {
 		if h.Key != copyHeader {
