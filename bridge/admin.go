@@ -87,10 +87,17 @@ func (b *Bridge) checkMessageLimits(ctx context.Context, adm *kadm.Client) {
 		b.log.Info("bridge: cannot read the topics' max.message.bytes to compare with KAFKA_BATCH_BYTES", slog.String("error", err.Error()))
 		return
 	}
+	var unread []string
+	var unreadErr error
+	defer func() {
+		if len(unread) > 0 {
+			b.log.Info("bridge: cannot read the max.message.bytes of some topics to compare with KAFKA_BATCH_BYTES",
+				slog.Any("topics", unread), slog.String("error", unreadErr.Error()))
+		}
+	}()
 	for _, rc := range rcs {
 		if rc.Err != nil {
-			b.log.Info("bridge: cannot read a topic's max.message.bytes to compare with KAFKA_BATCH_BYTES",
-				slog.String("topic", rc.Name), slog.String("error", rc.Err.Error()))
+			unread, unreadErr = append(unread, rc.Name), rc.Err
 			continue
 		}
 		for _, c := range rc.Configs {
