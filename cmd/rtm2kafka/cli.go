@@ -29,7 +29,7 @@ type cli struct {
 	spec cliSpec
 	fs   *flag.FlagSet
 	cfgs []any
-	vals map[string]*string
+	vals map[string]*flagValue
 	own  []ownFlag
 }
 
@@ -39,7 +39,7 @@ type ownFlag struct{ name, typ, def, help string }
 // newCLI builds the command line of spec whose settings are cfgs (pointers
 // to env-tagged structs).
 func newCLI(spec cliSpec, cfgs ...any) *cli {
-	c := &cli{spec: spec, fs: flag.NewFlagSet(spec.Name, flag.ContinueOnError), vals: map[string]*string{}}
+	c := &cli{spec: spec, fs: flag.NewFlagSet(spec.Name, flag.ContinueOnError), vals: map[string]*flagValue{}}
 	c.fs.SetOutput(io.Discard) // errors are returned, help is printed by Parse
 	c.fs.Usage = func() {}
 	for _, cfg := range cfgs {

@@ -56,7 +56,7 @@ type RunConfig struct {
 	SpoolAckBudget time.Duration `env:"SPOOL_ACK_BUDGET" envDefault:"2s" help:"how long a record may wait for Kafka's ack before it is spilled to the spool"`
 	SpoolMaxAge    time.Duration `env:"SPOOL_MAX_AGE" envDefault:"1h" help:"warn while the oldest spooled record is older than this; 0 = never (nothing is dropped)"`
 
-	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:9464" help:"address of /metrics, /healthz, /readyz, /status; empty disables"`
+	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:9464" empty:"ok" help:"address of /metrics, /healthz, /readyz, /status; empty disables"`
 	HTTPControlTok  rtm.Secret    `env:"HTTP_CONTROL_TOKEN" help:"token that enables the console's control form (sent as Authorization: Bearer); empty = read-only console (never logged)"`
 	HTTPControlFile rtm.Secret    `env:"HTTP_CONTROL_TOKEN_FILE,file" help:"file holding HTTP_CONTROL_TOKEN"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" help:"how long SIGTERM/SIGINT may take to drain in-flight pushes"`
