@@ -234,3 +234,49 @@ func TestEndpointAndBrokersChecked(t *testing.T) {
 		t.Errorf("a variable reported twice, or a value shown:\n%s", errOut)
 	}
 }
+
+// Every bad KAFKA_TOPIC_OVERRIDES entry and a bad HTTP_ADDR are reported
+// with the other problems, in one message.
+func TestEveryOverrideAndHTTPAddrChecked(t *testing.T) {
+	env := map[string]string{"RTM_PID": "x", "RTM_SECRET": "s", "RTM_ENDPOINT": "gw:1",
+		"KAFKA_TOPIC_OVERRIDES": "events:a/b,foo.bar:x,control:ok.name,zz:y", "HTTP_ADDR": "nonsense"}
+	code, _, errOut := run(t, env, "run")
+	for _, want := range []string{"configuration: 5 problems:", "RTM_PID: invalid value",
+		`KAFKA_TOPIC_OVERRIDES: override "events": topic "a/b": invalid character`,
+		`KAFKA_TOPIC_OVERRIDES: override "foo.bar": unknown key`, `KAFKA_TOPIC_OVERRIDES: override "zz": unknown key`,
+		"HTTP_ADDR: missing the port: want host:port"} {
+		if code != exitFailed || !strings.Contains(errOut, want) {
+			t.Errorf("exit %d, stderr lacks %q:\n%s", code, want, errOut)
+		}
+	}
+	// Entries that are fine alone can still collide: reported once.
+	env["KAFKA_TOPIC_OVERRIDES"], env["RTM_PID"], env["HTTP_ADDR"] = "control:same,deadletter:same", "1", "127.0.0.1:0"
+	if _, _, errOut := run(t, env, "run"); !strings.Contains(errOut, `configuration: KAFKA_TOPIC_OVERRIDES: topic "same" is used for both`) {
+		t.Errorf("colliding overrides: %s", errOut)
+	}
+	// ctl and tail name every bad entry too.
+	for _, args := range [][]string{{"ctl", "show"}, {"tail"}} {
+		code, _, errOut := run(t, map[string]string{"KAFKA_TOPIC_OVERRIDES": "events:a/b,foo.bar:x"}, args...)
+		if code != exitFailed || !strings.Contains(errOut, `override "events"`) || !strings.Contains(errOut, `override "foo.bar"`) {
+			t.Errorf("%v: exit %d, %s", args, code, errOut)
+		}
+	}
+
+	for addr, want := range map[string]string{
+		"127.0.0.1:0": "", ":9464": "", "[::1]:9464": "", "localhost:9464": "", "0.0.0.0:9464": "",
+		"nonsense": "HTTP_ADDR: missing the port", "127.0.0.1:99999": "HTTP_ADDR: the port is not a number from 0 to 65535",
+		"127.0.0.1:http": "HTTP_ADDR: the port is not a number", "a:b:c": "HTTP_ADDR: want host:port",
+	} {
+		cfg := &RunConfig{}
+		if err := loadConfig(cfg, map[string]string{"RTM_PID": "1", "RTM_SECRET": "s", "RTM_ENDPOINT": "gw:1", "HTTP_ADDR": addr}, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := cfg.validate()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("HTTP_ADDR=%s: %v", addr, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("HTTP_ADDR=%s: %v; want %q", addr, err, want)
+		}
+	}
+}

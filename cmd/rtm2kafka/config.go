@@ -333,3 +333,20 @@ func checkHostPort(addr string) error {
 	}
 	return nil
 }
+
+// checkListenAddr checks that addr is a host:port to listen on: the host
+// may be empty (every interface) and the port 0 (any free one). Like
+// [checkHostPort], it never repeats the value.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if strings.Contains(err.Error(), "missing port") {
+			return errors.New("missing the port: want host:port")
+		}
+		return errors.New("want host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("the port is not a number from 0 to 65535")
+	}
+	return nil
+}
