@@ -234,6 +234,8 @@ var tailSpec = cliSpec{
 	Usage: "rtm2kafka tail [flags]",
 	Short: `Prints the records the bridge writes, one line each: time, topic, partition
 and offset, key, then the record's fields with the message body last.
-Binary bodies are shown as base64. Reads every partition of every rtm topic
+Every field the record holds is shown, false, 0 and "" included (scope,
+kind, pid and received_at are left to the topic and time). Binary bodies
+are shown as base64. Reads every partition of every rtm topic
 directly (no consumer group, nothing committed).`,
 }
