@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,18 @@ func TestExitCodes(t *testing.T) {
 		{"ctl --events logn add", nil, 2, `event "logn": the gateway pushes only login and logout`},
 		{"ctl --json {", nil, 2, "--json: not a JSON object"},
 		{"ctl --gids x add", nil, 2, `--gids: "x" is not an integer id`},
+		{"ctl frob", nil, 2, `unknown OP "frob": want add, remove, set, set_all or show`},
+		{"ctl frob --gids 3", nil, 2, `unknown OP "frob"`},
+		{"ctl --json {\"op\":\"add\",\"gids\":[1]} frob", nil, 2, "give either --json or OP, not both"},
+		{"ctl add --gids x", nil, 2, `--gids: "x" is not an integer id`},
+		{"ctl add --bogus", nil, 2, "flag provided but not defined: --bogus"},
+		{"ctl add --timeout", nil, 2, "flag needs an argument: --timeout"},
+		{"ctl add --events logn", nil, 2, `event "logn"`},
+		{"ctl --gids 3 -- add --uids 4", nil, 2, "want exactly one OP"},
+		{"ctl -- --gids", nil, 2, `unknown OP "--gids"`},
+		{"ctl add --kafka-brokers a:1, --gids 1", nil, 1, "KAFKA_BROKERS: entry 2 of 2: empty"},
+		{"tail extra", nil, 2, `unexpected argument "extra"`},
+		{"tail extra --n 1", nil, 2, `unexpected argument "extra"`},
 		{"ctl --json {\"id\":\"a\",\"op\":\"add\",\"gids\":[-5]}", nil, 1, "invalid command: field \"gids\": element 0: -5 is not a positive id"},
 		{"ctl --kafka-brokers a:1, --gids 1 add", nil, 1, "KAFKA_BROKERS: entry 2 of 2: empty"},
 		{"run", map[string]string{"RTM_PID": "x"}, 1, "RTM_PID: invalid value, want an integer"},
@@ -278,5 +291,44 @@ func TestEveryOverrideAndHTTPAddrChecked(t *testing.T) {
 		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 			t.Errorf("HTTP_ADDR=%s: %v; want %q", addr, err, want)
 		}
+	}
+}
+
+// Flags may follow the positional arguments (Go's flag package stops at the
+// first one): "ctl add --gids 3" is "ctl --gids 3 add"; after "--"
+// nothing is a flag, and a flag's value is never taken for OP.
+func TestFlagsAfterArguments(t *testing.T) {
+	parse := func(args ...string) (*cli, *string, *bool, []string) {
+		t.Helper()
+		cl := newCLI(ctlSpec, &KafkaConfig{})
+		gids := cl.List("gids", "")
+		p2p := cl.Bool("p2p", false, "")
+		cl.String("id", "", "")
+		if err := cl.Parse(args, io.Discard); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		return cl, gids, p2p, cl.Args()
+	}
+	for _, args := range [][]string{
+		{"--gids", "3", "--p2p=false", "add"},
+		{"add", "--gids", "3", "--p2p=false"},
+		{"--gids", "3", "add", "--p2p=false"},
+		{"add", "--gids=3", "-p2p=false"},
+		{"--gids", "3", "--p2p=false", "--", "add"},
+	} {
+		cl, gids, p2p, rest := parse(args...)
+		if *gids != "3" || *p2p || !cl.Set("p2p") || len(rest) != 1 || rest[0] != "add" {
+			t.Errorf("%q: gids %q p2p %v (set %v) args %q; want 3, false (set), [add]", args, *gids, *p2p, cl.Set("p2p"), rest)
+		}
+	}
+	// A value that looks like an OP stays the flag's value; after "--",
+	// flags are arguments.
+	cl, _, _, rest := parse("--id", "add", "remove")
+	if id := cl.fs.Lookup("id").Value.String(); id != "add" || len(rest) != 1 || rest[0] != "remove" {
+		t.Errorf("--id add remove: id %q, args %q", id, rest)
+	}
+	_, gids, _, rest := parse("add", "--", "--gids", "3")
+	if *gids != "" || len(rest) != 3 || rest[1] != "--gids" {
+		t.Errorf("add -- --gids 3: gids %q, args %q", *gids, rest)
 	}
 }
