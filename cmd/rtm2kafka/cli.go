@@ -29,7 +29,7 @@ type cli struct {
 	spec cliSpec
 	fs   *flag.FlagSet
 	cfgs []any
-	vals map[string]*string
+	vals map[string]*flagValue
 	own  []ownFlag
 }
 
@@ -39,7 +39,7 @@ type ownFlag struct{ name, typ, def, help string }
 // newCLI builds the command line of spec whose settings are cfgs (pointers
 // to env-tagged structs).
 func newCLI(spec cliSpec, cfgs ...any) *cli {
-	c := &cli{spec: spec, fs: flag.NewFlagSet(spec.Name, flag.ContinueOnError), vals: map[string]*string{}}
+	c := &cli{spec: spec, fs: flag.NewFlagSet(spec.Name, flag.ContinueOnError), vals: map[string]*flagValue{}}
 	c.fs.SetOutput(io.Discard) // errors are returned, help is printed by Parse
 	c.fs.Usage = func() {}
 	for _, cfg := range cfgs {
@@ -99,10 +99,11 @@ func (c *cli) Set(name string) bool {
 // Args are the arguments left after the flags.
 func (c *cli) Args() []string { return c.fs.Args() }
 
-// Parse parses args. --help (-h) prints the help on stdout and returns
-// flag.ErrHelp; a bad flag is an errUsage naming it, in one line.
+// Parse parses args; flags may come before or after the positional
+// arguments (see [interspersed]). --help (-h) prints the help on stdout and
+// returns flag.ErrHelp; a bad flag is an errUsage naming it, in one line.
 func (c *cli) Parse(args []string, stdout io.Writer) error {
-	err := c.fs.Parse(args)
+	err := c.fs.Parse(interspersed(c.fs, args))
 	switch {
 	case err == nil:
 		return nil
@@ -123,6 +124,49 @@ func (c *cli) Load(env map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// interspersed puts the flags of args before its positional arguments, so
+// that flags may also follow them ("ctl add --gids 3" is "ctl --gids 3
+// add"): Go's flag package stops at the first non-flag. Everything after
+// "--" stays an argument, a flag that takes a value keeps the next
+// argument as its value ("--id add"), and an unknown or malformed flag is
+// left in place for fs.Parse to report.
+func interspersed(fs *flag.FlagSet, args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a) // "-" alone is an argument, as for fs.Parse
+			continue
+		}
+		flags = append(flags, a)
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil || hasValue || isBoolFlag(f) {
+			continue
+		}
+		if i+1 == len(args) {
+			return flags // its value is missing: fs.Parse says so
+		}
+		i++
+		flags = append(flags, args[i])
+	}
+	if len(pos) == 0 {
+		return flags
+	}
+	return append(append(flags, "--"), pos...)
+}
+
+// isBoolFlag reports a flag that takes no separate value (--p2p, not
+// --p2p false), as the flag package decides it.
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // dashes rewrites the flag package's "-name" to "--name", the form the help
@@ -234,6 +278,8 @@ var tailSpec = cliSpec{
 	Usage: "rtm2kafka tail [flags]",
 	Short: `Prints the records the bridge writes, one line each: time, topic, partition
 and offset, key, then the record's fields with the message body last.
-Binary bodies are shown as base64. Reads every partition of every rtm topic
+Every field the record holds is shown, false, 0 and "" included (scope,
+kind, pid and received_at are left to the topic and time). Binary bodies
+are shown as base64. Reads every partition of every rtm topic
 directly (no consumer group, nothing committed).`,
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,18 @@ func TestExitCodes(t *testing.T) {
 		{"ctl --events logn add", nil, 2, `event "logn": the gateway pushes only login and logout`},
 		{"ctl --json {", nil, 2, "--json: not a JSON object"},
 		{"ctl --gids x add", nil, 2, `--gids: "x" is not an integer id`},
+		{"ctl frob", nil, 2, `unknown OP "frob": want add, remove, set, set_all or show`},
+		{"ctl frob --gids 3", nil, 2, `unknown OP "frob"`},
+		{"ctl --json {\"op\":\"add\",\"gids\":[1]} frob", nil, 2, "give either --json or OP, not both"},
+		{"ctl add --gids x", nil, 2, `--gids: "x" is not an integer id`},
+		{"ctl add --bogus", nil, 2, "flag provided but not defined: --bogus"},
+		{"ctl add --timeout", nil, 2, "flag needs an argument: --timeout"},
+		{"ctl add --events logn", nil, 2, `event "logn"`},
+		{"ctl --gids 3 -- add --uids 4", nil, 2, "want exactly one OP"},
+		{"ctl -- --gids", nil, 2, `unknown OP "--gids"`},
+		{"ctl add --kafka-brokers a:1, --gids 1", nil, 1, "KAFKA_BROKERS: entry 2 of 2: empty"},
+		{"tail extra", nil, 2, `unexpected argument "extra"`},
+		{"tail extra --n 1", nil, 2, `unexpected argument "extra"`},
 		{"ctl --json {\"id\":\"a\",\"op\":\"add\",\"gids\":[-5]}", nil, 1, "invalid command: field \"gids\": element 0: -5 is not a positive id"},
 		{"ctl --kafka-brokers a:1, --gids 1 add", nil, 1, "KAFKA_BROKERS: entry 2 of 2: empty"},
 		{"run", map[string]string{"RTM_PID": "x"}, 1, "RTM_PID: invalid value, want an integer"},
@@ -232,5 +245,90 @@ func TestEndpointAndBrokersChecked(t *testing.T) {
 	}
 	if strings.Contains(errOut, "RTM_PID: required") || strings.Contains(errOut, "forever") {
 		t.Errorf("a variable reported twice, or a value shown:\n%s", errOut)
+	}
+}
+
+// Every bad KAFKA_TOPIC_OVERRIDES entry and a bad HTTP_ADDR are reported
+// with the other problems, in one message.
+func TestEveryOverrideAndHTTPAddrChecked(t *testing.T) {
+	env := map[string]string{"RTM_PID": "x", "RTM_SECRET": "s", "RTM_ENDPOINT": "gw:1",
+		"KAFKA_TOPIC_OVERRIDES": "events:a/b,foo.bar:x,control:ok.name,zz:y", "HTTP_ADDR": "nonsense"}
+	code, _, errOut := run(t, env, "run")
+	for _, want := range []string{"configuration: 5 problems:", "RTM_PID: invalid value",
+		`KAFKA_TOPIC_OVERRIDES: override "events": topic "a/b": invalid character`,
+		`KAFKA_TOPIC_OVERRIDES: override "foo.bar": unknown key`, `KAFKA_TOPIC_OVERRIDES: override "zz": unknown key`,
+		"HTTP_ADDR: missing the port: want host:port"} {
+		if code != exitFailed || !strings.Contains(errOut, want) {
+			t.Errorf("exit %d, stderr lacks %q:\n%s", code, want, errOut)
+		}
+	}
+	// Entries that are fine alone can still collide: reported once.
+	env["KAFKA_TOPIC_OVERRIDES"], env["RTM_PID"], env["HTTP_ADDR"] = "control:same,deadletter:same", "1", "127.0.0.1:0"
+	if _, _, errOut := run(t, env, "run"); !strings.Contains(errOut, `configuration: KAFKA_TOPIC_OVERRIDES: topic "same" is used for both`) {
+		t.Errorf("colliding overrides: %s", errOut)
+	}
+	// ctl and tail name every bad entry too.
+	for _, args := range [][]string{{"ctl", "show"}, {"tail"}} {
+		code, _, errOut := run(t, map[string]string{"KAFKA_TOPIC_OVERRIDES": "events:a/b,foo.bar:x"}, args...)
+		if code != exitFailed || !strings.Contains(errOut, `override "events"`) || !strings.Contains(errOut, `override "foo.bar"`) {
+			t.Errorf("%v: exit %d, %s", args, code, errOut)
+		}
+	}
+
+	for addr, want := range map[string]string{
+		"127.0.0.1:0": "", ":9464": "", "[::1]:9464": "", "localhost:9464": "", "0.0.0.0:9464": "",
+		"nonsense": "HTTP_ADDR: missing the port", "127.0.0.1:99999": "HTTP_ADDR: the port is not a number from 0 to 65535",
+		"127.0.0.1:http": "HTTP_ADDR: the port is not a number", "a:b:c": "HTTP_ADDR: want host:port",
+	} {
+		cfg := &RunConfig{}
+		if err := loadConfig(cfg, map[string]string{"RTM_PID": "1", "RTM_SECRET": "s", "RTM_ENDPOINT": "gw:1", "HTTP_ADDR": addr}, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := cfg.validate()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("HTTP_ADDR=%s: %v", addr, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("HTTP_ADDR=%s: %v; want %q", addr, err, want)
+		}
+	}
+}
+
+// Flags may follow the positional arguments (Go's flag package stops at the
+// first one): "ctl add --gids 3" is "ctl --gids 3 add"; after "--"
+// nothing is a flag, and a flag's value is never taken for OP.
+func TestFlagsAfterArguments(t *testing.T) {
+	parse := func(args ...string) (*cli, *string, *bool, []string) {
+		t.Helper()
+		cl := newCLI(ctlSpec, &KafkaConfig{})
+		gids := cl.List("gids", "")
+		p2p := cl.Bool("p2p", false, "")
+		cl.String("id", "", "")
+		if err := cl.Parse(args, io.Discard); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		return cl, gids, p2p, cl.Args()
+	}
+	for _, args := range [][]string{
+		{"--gids", "3", "--p2p=false", "add"},
+		{"add", "--gids", "3", "--p2p=false"},
+		{"--gids", "3", "add", "--p2p=false"},
+		{"add", "--gids=3", "-p2p=false"},
+		{"--gids", "3", "--p2p=false", "--", "add"},
+	} {
+		cl, gids, p2p, rest := parse(args...)
+		if *gids != "3" || *p2p || !cl.Set("p2p") || len(rest) != 1 || rest[0] != "add" {
+			t.Errorf("%q: gids %q p2p %v (set %v) args %q; want 3, false (set), [add]", args, *gids, *p2p, cl.Set("p2p"), rest)
+		}
+	}
+	// A value that looks like an OP stays the flag's value; after "--",
+	// flags are arguments.
+	cl, _, _, rest := parse("--id", "add", "remove")
+	if id := cl.fs.Lookup("id").Value.String(); id != "add" || len(rest) != 1 || rest[0] != "remove" {
+		t.Errorf("--id add remove: id %q, args %q", id, rest)
+	}
+	_, gids, _, rest := parse("add", "--", "--gids", "3")
+	if *gids != "" || len(rest) != 3 || rest[1] != "--gids" {
+		t.Errorf("add -- --gids 3: gids %q, args %q", *gids, rest)
 	}
 }

@@ -49,7 +49,12 @@ var secretVars = map[string]bool{
 type varInfo struct {
 	Key, Default, Help, Field string
 	Required, File            bool
-	Type                      reflect.Type
+	// EmptyOK (tag empty:"ok") means an empty value is a setting of its
+	// own, not the default: HTTP_ADDR= disables the HTTP server. Without
+	// it, a variable with a default that is set but empty is an error.
+	EmptyOK bool
+	Type    reflect.Type
+	Index   []int // the field's index path in the config struct
 }
 
 // secretOnCommandLine reports whether v holds a secret itself (an
@@ -63,25 +68,27 @@ func (v varInfo) secretOnCommandLine() bool {
 // nested structs included.
 func describe(cfg any) []varInfo {
 	var out []varInfo
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
+	var walk func(t reflect.Type, index []int)
+	walk = func(t reflect.Type, index []int) {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
+			at := append(append([]int(nil), index...), i)
 			tag := f.Tag.Get("env")
 			if tag == "" {
 				if f.Type.Kind() == reflect.Struct {
-					walk(f.Type)
+					walk(f.Type, at)
 				}
 				continue
 			}
 			key, opts, _ := strings.Cut(tag, ",")
 			out = append(out, varInfo{
 				Key: key, Default: f.Tag.Get("envDefault"), Help: f.Tag.Get("help"), Field: f.Name,
-				Required: strings.Contains(opts, "required"), File: strings.Contains(opts, "file"), Type: f.Type,
+				Required: strings.Contains(opts, "required"), File: strings.Contains(opts, "file"),
+				EmptyOK: f.Tag.Get("empty") == "ok", Type: f.Type, Index: at,
 			})
 		}
 	}
-	walk(reflect.TypeOf(cfg).Elem())
+	walk(reflect.TypeOf(cfg).Elem(), nil)
 	return out
 }
 
@@ -92,18 +99,39 @@ func flagName(key string) string { return strings.ToLower(strings.ReplaceAll(key
 // that loadConfig can refuse it without ever holding the secret.
 const refusedFlag = "\x00refused"
 
+// flagValue is the flag of one variable: its value and whether it was given
+// at all, so that --http-addr= (given, empty) overrides the environment
+// like HTTP_ADDR= does, while no flag leaves the environment alone.
+type flagValue struct {
+	val    string
+	set    bool
+	secret bool // the value is dropped and replaced by refusedFlag
+}
+
+func (f *flagValue) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.val
+}
+
+func (f *flagValue) Set(s string) error {
+	f.val, f.set = s, true
+	if f.secret {
+		f.val = refusedFlag // the value is dropped here, never stored or printed
+	}
+	return nil
+}
+
 // bindFlags adds one string flag per variable of cfg to fs; values given on
 // the command line override the environment. A secret's flag exists only to
 // be refused by loadConfig with a message naming the variable to use.
-func bindFlags(fs *flag.FlagSet, cfg any) map[string]*string {
-	vals := map[string]*string{}
+func bindFlags(fs *flag.FlagSet, cfg any) map[string]*flagValue {
+	vals := map[string]*flagValue{}
 	for _, v := range describe(cfg) {
 		if v.secretOnCommandLine() {
-			p := new(string)
-			fs.Func(flagName(v.Key), "refused: use "+v.Key+" or "+v.Key+"_FILE", func(string) error {
-				*p = refusedFlag // the value is dropped here, never stored or printed
-				return nil
-			})
+			p := &flagValue{secret: true}
+			fs.Var(p, flagName(v.Key), "refused: use "+v.Key+" or "+v.Key+"_FILE")
 			vals[v.Key] = p
 			continue
 		}
@@ -112,23 +140,31 @@ func bindFlags(fs *flag.FlagSet, cfg any) map[string]*string {
 			help += ", default " + v.Default
 		}
 		help += ")"
-		vals[v.Key] = fs.String(flagName(v.Key), "", help)
+		p := &flagValue{}
+		fs.Var(p, flagName(v.Key), help)
+		vals[v.Key] = p
 	}
 	return vals
 }
 
-// loadConfig fills cfg from environ, overridden by any flag that was set.
-// A secret given as a flag is refused (errUsage). Errors name the variable
-// and what it expects, never its value; every invalid variable is reported,
-// as a *configErrors.
-func loadConfig(cfg any, environ map[string]string, flags map[string]*string) error {
+// loadConfig fills cfg from environ, overridden by any flag that was set
+// (to any value, empty included). A secret given as a flag is refused
+// (errUsage). Errors name the variable and what it expects, never its
+// value; every invalid variable is reported, as a *configErrors.
+//
+// A variable that has a default and is set but empty is an error (unset it
+// to get the default): caarlos0/env would silently apply the default, and
+// KAFKA_TOPIC_PREFIX= is more likely a template gone wrong than a wish for
+// "rtm". Variables tagged empty:"ok" take the empty value instead
+// (HTTP_ADDR= disables the HTTP server).
+func loadConfig(cfg any, environ map[string]string, flags map[string]*flagValue) error {
 	merged := make(map[string]string, len(environ))
 	for k, v := range environ {
 		merged[k] = v
 	}
 	var refused []string
 	for _, v := range describe(cfg) {
-		if p := flags[v.Key]; p != nil && *p == refusedFlag {
+		if p := flags[v.Key]; p != nil && p.val == refusedFlag {
 			refused = append(refused, fmt.Sprintf("--%s: a secret on the command line is visible to every user (ps); set %s or %s_FILE (a file holding it) instead",
 				flagName(v.Key), v.Key, v.Key))
 		}
@@ -137,12 +173,32 @@ func loadConfig(cfg any, environ map[string]string, flags map[string]*string) er
 		return fmt.Errorf("%w: %s", errUsage, strings.Join(refused, "; "))
 	}
 	for k, p := range flags {
-		if p != nil && *p != "" {
-			merged[k] = *p
+		if p != nil && p.set {
+			merged[k] = p.val
 		}
 	}
+	ce := &configErrors{}
+	var keepEmpty []varInfo
+	for _, v := range describe(cfg) {
+		if val, ok := merged[v.Key]; !ok || val != "" || v.Default == "" {
+			continue
+		}
+		if v.EmptyOK {
+			keepEmpty = append(keepEmpty, v)
+			continue
+		}
+		ce.add(v.Key, fmt.Sprintf("%s: set but empty: give a value, or unset it for the default (%s)", v.Key, v.Default))
+	}
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: merged}); err != nil {
-		return configError(cfg, err)
+		ce.addEnv(cfg, err)
+	}
+	// env applied the default to these; an empty value is what was asked for.
+	for _, v := range keepEmpty {
+		reflect.ValueOf(cfg).Elem().FieldByIndex(v.Index).SetZero()
+	}
+	if len(ce.msgs) > 0 {
+		sort.Strings(ce.msgs)
+		return ce
 	}
 	return nil
 }
@@ -185,39 +241,37 @@ func (e *configErrors) merge(msgs []string) {
 	}
 }
 
-// configError rewrites env's errors so that each names its variable and the
+// addEnv adds env's errors so that each names its variable and the
 // expected type; values (which may be secrets) are never included.
-func configError(cfg any, err error) error {
+func (e *configErrors) addEnv(cfg any, err error) {
 	byField := map[string]varInfo{}
 	for _, v := range describe(cfg) {
 		byField[v.Field] = v
 	}
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
-		return &configErrors{msgs: []string{"cannot read the environment"}}
+		e.msgs = append(e.msgs, "cannot read the environment")
+		return
 	}
-	ce := &configErrors{}
-	for _, e := range agg.Errors {
+	for _, err := range agg.Errors {
 		var pe env.ParseError
 		var ne env.EnvVarIsNotSetError
 		var ee env.EmptyEnvVarError
 		var fe env.LoadFileContentError
 		switch {
-		case errors.As(e, &pe):
+		case errors.As(err, &pe):
 			v := byField[pe.Name]
-			ce.add(v.Key, fmt.Sprintf("%s: invalid value, want %s", v.Key, typeWord(v.Type)))
-		case errors.As(e, &ne):
-			ce.add(ne.Key, fmt.Sprintf("%s: required, not set", ne.Key))
-		case errors.As(e, &ee):
-			ce.add(ee.Key, fmt.Sprintf("%s: must not be empty", ee.Key))
-		case errors.As(e, &fe):
-			ce.add(fe.Key, fmt.Sprintf("%s: cannot read file %q", fe.Key, fe.Filename))
+			e.add(v.Key, fmt.Sprintf("%s: invalid value, want %s", v.Key, typeWord(v.Type)))
+		case errors.As(err, &ne):
+			e.add(ne.Key, fmt.Sprintf("%s: required, not set", ne.Key))
+		case errors.As(err, &ee):
+			e.add(ee.Key, fmt.Sprintf("%s: must not be empty", ee.Key))
+		case errors.As(err, &fe):
+			e.add(fe.Key, fmt.Sprintf("%s: cannot read file %q", fe.Key, fe.Filename))
 		default:
-			ce.msgs = append(ce.msgs, "invalid configuration")
+			e.msgs = append(e.msgs, "invalid configuration")
 		}
 	}
-	sort.Strings(ce.msgs)
-	return ce
 }
 
 func typeWord(t reflect.Type) string {
@@ -276,6 +330,23 @@ func checkHostPort(addr string) error {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return errors.New("the port is not a number from 1 to 65535")
+	}
+	return nil
+}
+
+// checkListenAddr checks that addr is a host:port to listen on: the host
+// may be empty (every interface) and the port 0 (any free one). Like
+// [checkHostPort], it never repeats the value.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if strings.Contains(err.Error(), "missing port") {
+			return errors.New("missing the port: want host:port")
+		}
+		return errors.New("want host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("the port is not a number from 0 to 65535")
 	}
 	return nil
 }

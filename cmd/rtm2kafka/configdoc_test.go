@@ -20,7 +20,8 @@ Every setting is an environment variable; each also has a flag of the same name 
 with dashes (` + "`RTM_ENDPOINT` → `--rtm-endpoint`" + `) that overrides the environment (secrets: environment
 or ` + "`*_FILE`" + ` only). A missing or invalid setting stops the start with the variable's name and
 what it expects, never its value. ` + "`*_FILE`" + ` variables hold the path of a file whose content
-is the secret.
+is the secret. A variable with a default that is set but empty is an error (unset it to get the
+default), except where the table says what empty means (` + "`HTTP_ADDR`" + `).
 
 This file is generated from the code: ` + "`go test ./cmd/rtm2kafka -run TestConfigDoc -update-docs`" + `.
 `)

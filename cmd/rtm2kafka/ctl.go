@@ -29,6 +29,9 @@ type CtlCommand struct {
 // others are refused unless --allow-unknown-events.
 var gatewayEvents = map[string]bool{"login": true, "logout": true}
 
+// ctlOps are the OPs that send a command (show only reads).
+var ctlOps = map[string]bool{"add": true, "remove": true, "set": true, "set_all": true}
+
 var ctlSpec = cliSpec{
 	Name:  "ctl",
 	Usage: "rtm2kafka ctl [flags] OP",
@@ -42,6 +45,9 @@ and prints it: ok, the error if any, and the whole listen state after it.`,
   set_all  the set-all flags; flags not given keep their value:
            rtm2kafka ctl --p2p=false set_all
   show     print the listen state the active bridge last reported (read only)
+
+Flags may also follow OP (rtm2kafka ctl add --gids 1,2); after "--" nothing
+is a flag.
 
 Without a result within --timeout the command stays queued in the control
 topic and is applied when a bridge reads it: ctl says where and exits 3.
@@ -85,6 +91,8 @@ func (c *CtlCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: want exactly one OP (add, remove, set, set_all or show)", errUsage)
 	case cl.Args()[0] == "show":
 		return c.show(ctx, cfg, *timeout)
+	case !ctlOps[cl.Args()[0]]:
+		return fmt.Errorf("%w: unknown OP %q: want add, remove, set, set_all or show", errUsage, cl.Args()[0])
 	default:
 		op := cl.Args()[0]
 		cmd["op"] = op

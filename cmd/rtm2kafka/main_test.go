@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtm2kafka/rtm2kafka/rtm"
 )
@@ -145,5 +146,83 @@ func TestSecretFile(t *testing.T) {
 	err = loadConfig(cfg, map[string]string{"RTM_PID": "7", "RTM_SECRET_FILE": dir + "/missing"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "RTM_SECRET_FILE: cannot read file") {
 		t.Errorf("missing secret file: %v", err)
+	}
+}
+
+// A variable set but empty is not its default: HTTP_ADDR= (or --http-addr=)
+// disables the HTTP server; for the others, which an empty value cannot
+// mean anything for, it is an error naming the variable.
+func TestEmptyValues(t *testing.T) {
+	good := map[string]string{"RTM_PID": "1", "RTM_SECRET": "s", "RTM_ENDPOINT": "gw:1", "HTTP_ADDR": "127.0.0.1:1"}
+	with := func(kv ...string) map[string]string {
+		env := map[string]string{}
+		for k, v := range good {
+			env[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return env
+	}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+	}{
+		{with("HTTP_ADDR", ""), nil},
+		{good, []string{"--http-addr="}},
+		{good, []string{"--http-addr", ""}},
+	} {
+		cmd := &RunCommand{Stderr: &bytes.Buffer{}, Env: c.env}
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Errorf("HTTP_ADDR=%q %q: %v", c.env["HTTP_ADDR"], c.args, err)
+			continue
+		}
+		if cmd.Config.HTTPAddr != "" {
+			t.Errorf("HTTP_ADDR=%q %q: HTTP_ADDR is %q, want empty (disabled)", c.env["HTTP_ADDR"], c.args, cmd.Config.HTTPAddr)
+		}
+	}
+	// Unset, the default applies.
+	env := with()
+	delete(env, "HTTP_ADDR")
+	cmd := &RunCommand{Stderr: &bytes.Buffer{}, Env: env}
+	if err := cmd.ParseFlags(nil); err != nil || cmd.Config.HTTPAddr != "127.0.0.1:9464" {
+		t.Errorf("HTTP_ADDR unset: %q, %v; want the default", cmd.Config.HTTPAddr, err)
+	}
+
+	for _, c := range []struct {
+		env        map[string]string
+		args       []string
+		want, also string
+	}{
+		{with("KAFKA_TOPIC_PREFIX", ""), nil, "KAFKA_TOPIC_PREFIX: set but empty: give a value, or unset it for the default (rtm)", ""},
+		{good, []string{"--kafka-topic-prefix="}, "KAFKA_TOPIC_PREFIX: set but empty", ""},
+		{with("KAFKA_BROKERS", "", "LOG_LEVEL", "", "RTM_PID", "x"), nil, "KAFKA_BROKERS: set but empty", "LOG_LEVEL: set but empty"},
+		{with("RTM_LISTEN_ALL", "", "KAFKA_ACKS", ""), nil, "RTM_LISTEN_ALL: set but empty", "KAFKA_ACKS: set but empty"},
+	} {
+		cmd := &RunCommand{Stderr: &bytes.Buffer{}, Env: c.env}
+		err := cmd.ParseFlags(c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.also) {
+			t.Errorf("%v %q: %v; want %q", c.env, c.args, err, c.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "KAFKA_BROKERS: required") {
+			t.Errorf("KAFKA_BROKERS reported twice: %v", err)
+		}
+	}
+	// ctl and tail read the same Kafka variables the same way.
+	for _, cmd := range []string{"ctl", "tail"} {
+		args := []string{cmd}
+		if cmd == "ctl" {
+			args = append(args, "show")
+		}
+		// Bounded: without the check, tail would read the "rtm" topics until
+		// interrupted.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var out, errb bytes.Buffer
+		code := runMain(ctx, args, &out, &errb, map[string]string{"KAFKA_TOPIC_PREFIX": ""})
+		cancel()
+		if errOut := errb.String(); code != exitFailed || !strings.Contains(errOut, "KAFKA_TOPIC_PREFIX: set but empty") {
+			t.Errorf("%s with KAFKA_TOPIC_PREFIX=: exit %d, %q", cmd, code, errOut)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ type RunConfig struct {
 	SpoolAckBudget time.Duration `env:"SPOOL_ACK_BUDGET" envDefault:"2s" help:"how long a record may wait for Kafka's ack before it is spilled to the spool"`
 	SpoolMaxAge    time.Duration `env:"SPOOL_MAX_AGE" envDefault:"1h" help:"warn while the oldest spooled record is older than this; 0 = never (nothing is dropped)"`
 
-	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:9464" help:"address of /metrics, /healthz, /readyz, /status; empty disables"`
+	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:9464" empty:"ok" help:"address of /metrics, /healthz, /readyz, /status; empty disables"`
 	HTTPControlTok  rtm.Secret    `env:"HTTP_CONTROL_TOKEN" help:"token that enables the console's control form (sent as Authorization: Bearer); empty = read-only console (never logged)"`
 	HTTPControlFile rtm.Secret    `env:"HTTP_CONTROL_TOKEN_FILE,file" help:"file holding HTTP_CONTROL_TOKEN"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" help:"how long SIGTERM/SIGINT may take to drain in-flight pushes"`
@@ -123,8 +124,9 @@ func (c *RunConfig) validate() (*settings, error) {
 	if err != nil {
 		bad("KAFKA_KEY: want to, conversation, from or none")
 	}
-	if s.router, err = c.KafkaConfig.router(key); err != nil {
-		bad("%v", err)
+	var routeErrs []string
+	if s.router, routeErrs = c.KafkaConfig.routerProblems(key); len(routeErrs) > 0 {
+		errs = append(errs, routeErrs...)
 	}
 	if s.format, err = bridge.ParseFormat(c.KafkaFormat); err != nil {
 		bad("KAFKA_FORMAT: want json or msgpack")
@@ -163,6 +165,11 @@ func (c *RunConfig) validate() (*settings, error) {
 	}
 	if c.SpoolMaxAge < 0 {
 		bad("SPOOL_MAX_AGE: must not be negative")
+	}
+	if c.HTTPAddr != "" {
+		if err := checkListenAddr(c.HTTPAddr); err != nil {
+			bad("HTTP_ADDR: %v (or empty to disable the HTTP server)", err)
+		}
 	}
 	if s.kafkaOpts, err = c.KafkaConfig.clientOpts(); err != nil {
 		bad("%v", err)
@@ -291,11 +298,46 @@ func (k *KafkaConfig) connOpts() ([]kgo.Opt, error) {
 	return append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...), kgo.ClientID("rtm2kafka")}, opts...), nil
 }
 
-// router builds and checks the topic router of this configuration.
+// router builds and checks the topic router of this configuration; the
+// error names every problem (see [KafkaConfig.routerProblems]).
 func (k *KafkaConfig) router(key topics.KeyStrategy) (*topics.Router, error) {
+	r, errs := k.routerProblems(key)
+	if len(errs) > 0 {
+		return nil, errors.New(strings.Join(errs, "; "))
+	}
+	return r, nil
+}
+
+// routerProblems builds the topic router of this configuration, or lists
+// every problem: the prefix, each bad KAFKA_TOPIC_OVERRIDES entry (in key
+// order), then, when each entry is fine on its own, a collision between
+// entries. [topics.Router.Init] stops at the first problem, and overrides
+// are a map, so it alone would name one random bad entry per run.
+func (k *KafkaConfig) routerProblems(key topics.KeyStrategy) (*topics.Router, []string) {
+	msg := func(v string, err error) string { return v + ": " + strings.TrimPrefix(err.Error(), "topics: ") }
+	var errs []string
+	prefix := k.TopicPrefix
+	if err := (&topics.Router{Prefix: prefix}).Init(); err != nil {
+		errs = append(errs, msg("KAFKA_TOPIC_PREFIX", err))
+		prefix = topics.DefaultPrefix // still check each override, against the default names
+	}
+	names := make([]string, 0, len(k.TopicOverrides))
+	for name := range k.TopicOverrides {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		one := &topics.Router{Prefix: prefix, Overrides: map[string]string{name: k.TopicOverrides[name]}}
+		if err := one.Init(); err != nil {
+			errs = append(errs, msg("KAFKA_TOPIC_OVERRIDES", err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	r := &topics.Router{Prefix: k.TopicPrefix, Key: key, Overrides: k.TopicOverrides}
 	if err := r.Init(); err != nil {
-		return nil, fmt.Errorf("KAFKA_TOPIC_PREFIX / KAFKA_TOPIC_OVERRIDES: %w", err)
+		return nil, []string{msg("KAFKA_TOPIC_OVERRIDES", err)}
 	}
 	return r, nil
 }

@@ -161,7 +161,7 @@ func TestStatusSchema(t *testing.T) {
 	if !strings.Contains(out, `"listen": null`) {
 		t.Errorf("ctl show without a result: %s %s", out, errOut)
 	}
-	code, out, errOut := run(t, map[string]string{"KAFKA_BROKERS": env["KAFKA_BROKERS"], "KAFKA_TOPIC_PREFIX": prefix}, "ctl", "--gids", "5", "--events", "login", "add")
+	code, out, errOut := run(t, map[string]string{"KAFKA_BROKERS": env["KAFKA_BROKERS"], "KAFKA_TOPIC_PREFIX": prefix}, "ctl", "add", "--gids", "5", "--events", "login") // flags after OP
 	if code != 0 {
 		t.Fatalf("ctl add: exit %d %s %s", code, out, errOut)
 	}

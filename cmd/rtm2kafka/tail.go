@@ -106,6 +106,9 @@ func (c *TailCommand) Run(ctx context.Context, args []string) error {
 }
 
 // formatRecord renders one record on one line: fields first, body last.
+// Every field present is shown with its value, false, 0, "" and null
+// included, so that a record without a field and one with an empty field
+// print differently.
 func formatRecord(m *kgo.Record, raw bool) string {
 	head := fmt.Sprintf("%s %s[%d]@%d key=%s", m.Timestamp.Local().Format("15:04:05.000"), m.Topic, m.Partition, m.Offset, m.Key)
 	if raw {
@@ -146,16 +149,10 @@ func formatRecord(m *kgo.Record, raw bool) string {
 		case "scope", "kind", "pid", "received_at":
 			continue // the topic and headers say it; keep the line short
 		}
-		if isEmpty(v[k]) {
-			continue
-		}
-		if obj, ok := v[k].(map[string]any); ok {
-			for ik, iv := range obj {
-				if isEmpty(iv) {
-					delete(obj, ik)
-				}
-			}
-			if _, ok := v["attrs"]; ok && k == "file" {
+		// Every value the record holds is shown, false, 0, "" and null
+		// included: only an absent key is absent.
+		if obj, ok := v[k].(map[string]any); ok && k == "file" {
+			if _, ok := v["attrs"]; ok {
 				// decoded from attrs, which is shown as is
 				delete(obj, "rtm_attrs")
 				delete(obj, "custom_attrs")
@@ -192,25 +189,4 @@ func quoteBody(b []byte) string {
 	}
 	q, _ := json.Marshal(string(b))
 	return string(q) + suffix
-}
-
-// isEmpty reports values not worth a column: "", 0, false, null.
-func isEmpty(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return true
-	case string:
-		return x == ""
-	case bool:
-		return !x
-	case json.Number:
-		return x == "0"
-	case int64:
-		return x == 0
-	case uint64:
-		return x == 0
-	case int8:
-		return x == 0
-	}
-	return false
 }
