@@ -189,8 +189,11 @@ func runFault(t *testing.T, fc faultCase) faultRow {
 	f.D = e.Start(f.Extra)
 	// Warm-up, so the baseline has the connections and pools steady traffic
 	// needs: 2,000 pushes of every scope and kind to targets above 2^53
-	// (LargeIDs), whose ids cannot collide with the main load's.
-	waitGen(t, generate(t, e.Sim, rtmsim.LoadConfig{Rate: 1000, Total: 2000, Keys: 50, Seed: 1, LargeIDs: true}), time.Minute)
+	// (LargeIDs), whose ids cannot collide with the main load's. It waits
+	// for a listener: an HA bridge is ready as a standby, before it listens
+	// (without the wait the first warm-up messages found no listener, which
+	// the handover row then counted as a gap).
+	waitGen(t, generate(t, e.Sim, rtmsim.LoadConfig{Rate: 1000, Total: 2000, Keys: 50, Seed: 1, LargeIDs: true, WaitListener: true}), time.Minute)
 	gor0, rss0 := settledSample(t, f.D)
 
 	seed := uint64(len(fc.Name))*7919 + uint64(time.Now().UnixNano()%1000)
