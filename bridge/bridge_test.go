@@ -778,3 +778,44 @@ func TestHAFence(t *testing.T) {
 		t.Errorf("stats: fenced %d acked %d, want 3 and 2", st.ProduceErrors[reasonFenced], st.Acked)
 	}
 }
+
+// TestHAFenceAfterWindowWait checks that a push which waited for window
+// room while the HA lease ended is left unanswered, not written: another
+// instance may be writing the same key's later pushes by then.
+func TestHAFenceAfterWindowWait(t *testing.T) {
+	b, _ := testBridge(t, func(c *Config) {
+		c.HA = &HAConfig{Group: "g", SessionTimeout: time.Minute, Instance: "t"}
+		c.WindowRecords = 1
+		c.Linger = time.Minute
+	})
+	h := b.ha
+	h.lastHB.Store(h.now())
+	h.serving.Store(true)
+	rs := newReplies(2)
+	p := rtm.Push{Scope: rtm.ScopeP2P, Kind: rtm.KindChat, From: 1, To: 2, MType: 30, MID: 1}
+	b.HandlePush(context.Background(), &p, rs.reply(0)) // takes the whole window
+	returned := make(chan struct{})
+	go func() {
+		p2 := rtm.Push{Scope: rtm.ScopeP2P, Kind: rtm.KindChat, From: 1, To: 2, MType: 30, MID: 2}
+		b.HandlePush(context.Background(), &p2, rs.reply(1))
+		close(returned)
+	}()
+	eventually(t, 30*time.Second, "the second push waits for room", func() (bool, string) {
+		return windowWaiters(b.win), "no waiter on the window"
+	})
+	h.lastHB.Store(h.now() - int64(2*time.Minute)) // the lease ran out during the wait
+	if err := b.cl.Flush(ctxFor(t, 30*time.Second)); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	waitClosed(t, returned, "HandlePush to return")
+	rs.wait(t, 1, 30*time.Second)
+	if err := b.cl.Flush(ctxFor(t, 30*time.Second)); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if len(rs.get(1)) != 0 {
+		t.Fatalf("the push that waited through the end of the lease was answered: %+v", rs.get(1))
+	}
+	if st := b.Stats(); st.ProduceErrors[reasonFenced] != 1 || st.Acked != 1 || st.InFlightRecords != 0 {
+		t.Fatalf("stats: fenced %d acked %d in flight %d; want 1, 1, 0", st.ProduceErrors[reasonFenced], st.Acked, st.InFlightRecords)
+	}
+}

@@ -174,6 +174,13 @@ func (b *Bridge) submit(ctx context.Context, rec *record) {
 		b.drop(reason)
 		return
 	}
+	// The wait for room can be long: an HA lease that ended meanwhile
+	// means another instance may be writing this key's later pushes.
+	if b.ha != nil && b.fence() {
+		b.win.release(rec.size)
+		b.drop(reasonFenced)
+		return
+	}
 	if b.sp != nil && b.routeToSpool(ctx, rec) {
 		return
 	}

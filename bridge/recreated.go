@@ -92,6 +92,10 @@ func (b *Bridge) recoverTopic(topic string) {
 	}
 }
 
+// errParkedNotProduced is the fate of a parked record's producer copy when
+// the record was spilled before the recovery reached it.
+var errParkedNotProduced = errors.New("bridge: parked record spilled before it was produced again")
+
 // recoverLoop purges topic from the producer, waits until every record of
 // it is back from the producer, then produces the parked records in order
 // until none are left.
@@ -125,7 +129,13 @@ func (b *Bridge) recoverLoop(topic string) {
 		r.mu.Unlock()
 		for _, rec := range q {
 			if rec.state.Load() != stInflight {
-				continue // spilled meanwhile: the spool has it
+				// Spilled meanwhile: the spool has it, under a copy id the
+				// drain waits on. This copy is never produced: say so, or
+				// the drain would wait for it forever.
+				if b.sp != nil {
+					b.sp.copyDone(rec, errParkedNotProduced)
+				}
+				continue
 			}
 			rec.ts.inflight.Add(1)
 			b.cl.Produce(b.stopCtx, &rec.kr, b.promise)

@@ -225,6 +225,9 @@ func (b *Bridge) appendSpool(ctx context.Context, rec *record, hasCopy bool) {
 	err := p.sp.AppendAsync(ctx, r[:], func(err error) {
 		p.pending.Add(-need)
 		if err != nil {
+			if hasCopy {
+				p.forget(rec) // the drain will never see it
+			}
 			b.spoolFailed(rec, err)
 			return
 		}
@@ -233,6 +236,9 @@ func (b *Bridge) appendSpool(ctx context.Context, rec *record, hasCopy bool) {
 	})
 	if err != nil {
 		p.pending.Add(-need)
+		if hasCopy {
+			p.forget(rec)
+		}
 		b.spoolFailed(rec, err)
 	}
 }
@@ -358,6 +364,9 @@ func (b *Bridge) spill(age time.Duration, n int) {
 	b.log.Warn("bridge: Kafka did not ack within the ack budget: spilling to the spool; pushes are answered after fsync",
 		slog.Duration("oldest_wait", age), slog.Duration("budget", p.budget), slog.Int("inflight", n))
 	for _, rec := range recs {
+		if rec.size > int64(b.cfg.BatchBytes) {
+			continue // too large for Kafka: never spilled; its promise refuses it (error answer, dead letter)
+		}
 		if !rec.state.CompareAndSwap(stInflight, stSpilled) {
 			continue // settled by Kafka meanwhile
 		}
