@@ -21,16 +21,18 @@ import (
 // window room throughout: a long recovery back-pressures the gateway, as an
 // outage does.
 //
-// Known narrow race (found in review, not reproduced): a produce that read
-// active == 0 just before the first park, and reaches the producer only
-// after recoverLoop's purge, is written to the new topic before the parked
-// records of its key. Closing it needs produce and park to exclude each
-// other (e.g. an RWMutex) without a promise called inline by Produce ever
-// taking the write side; not done yet.
+// A produce that read active == 0 just before the first park must not reach
+// the producer after the purge (it would be written to the new topic before
+// the parked records of its key: found in review): the push path holds
+// gate's read side from that check through Produce, and recoverLoop passes
+// through the write side before it purges. Only recoverLoop's own goroutine
+// takes the write side, and promises never take the read side, so no
+// promise called inline by Produce can wait on it.
 
 // recreated is the state of that recovery.
 type recreated struct {
 	active atomic.Int32 // topics being recovered; 0 keeps the push path to one atomic load
+	gate   sync.RWMutex // push path: read side around check + Produce; recoverLoop: write side before the purge
 
 	mu     sync.Mutex
 	queues map[string][]*record // parked records by topic, in order
@@ -111,6 +113,8 @@ func (b *Bridge) recoverLoop(topic string) {
 	ts := b.stats.topic(topic)
 	b.log.Warn("bridge: topic was deleted and re-created: producing its records again, in order, to the new topic",
 		slog.String("topic", topic))
+	r.gate.Lock() // a barrier: every produce that missed the registration is in the producer now
+	r.gate.Unlock()
 	b.cl.PurgeTopicsFromProducing(topic)
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
