@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -420,8 +422,54 @@ func (b *Bridge) activeTerm(ctx context.Context, lc ListenController, defaults r
 	b.log.Info("bridge: HA: active: listening", slog.String("instance", h.cfg.Instance),
 		slog.Int("generation", int(h.generation.Load())), slog.Duration("assignment_to_listening", took.Round(time.Millisecond)))
 	b.announce(ctx)
+	go b.checkGroupShared(ctx)
 	if err := b.RunControl(ctx, lc, from); err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
 		b.log.Error("bridge: HA: control loop ended", slog.String("error", err.Error()))
+	}
+}
+
+// checkGroupShared warns when the HA group has members that follow another
+// control topic: one BRIDGE_GROUP shared by two KAFKA_TOPIC_PREFIX values
+// gives each prefix its own active bridge (each control topic's partition
+// 0 is assigned to someone), so every push is written once per prefix, and
+// a handover waits for a standby that never comes. Best effort: it reads
+// the group once it is Stable (for up to 30 s; a member list taken during
+// a rebalance may be incomplete), and ignores errors reading it.
+func (b *Bridge) checkGroupShared(ctx context.Context) {
+	h := b.ha
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var g kadm.DescribedGroup
+	for range 30 {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		dg, err := kadm.NewClient(b.cl).DescribeGroups(dctx, h.cfg.Group)
+		cancel()
+		if err == nil && dg[h.cfg.Group].Err == nil && dg[h.cfg.Group].State == "Stable" {
+			g = dg[h.cfg.Group]
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	ours := b.router.ControlTopic()
+	others := map[string]bool{}
+	for _, m := range g.Members {
+		c, ok := m.Join.AsConsumer()
+		if !ok {
+			continue
+		}
+		for _, t := range c.Topics {
+			if t != ours {
+				others[t] = true
+			}
+		}
+	}
+	if len(others) > 0 {
+		b.log.Warn("bridge: HA: the group is shared with bridges of another topic prefix: each prefix gets its own active bridge and every push is written once per prefix; give each KAFKA_TOPIC_PREFIX its own BRIDGE_GROUP (the default <prefix>.bridge does)",
+			slog.String("group", h.cfg.Group), slog.String("control_topic", ours), slog.Any("other_control_topics", slices.Sorted(maps.Keys(others))))
 	}
 }
 
