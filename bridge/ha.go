@@ -297,7 +297,7 @@ func (b *Bridge) RunHA(ctx context.Context, lc ListenController, defaults rtm.Li
 	h.group = group
 	h.mu.Unlock()
 	defer group.Close()
-	b.log.Info("bridge: HA: joined the group as a standby", slog.String("group", h.cfg.Group), slog.String("instance", h.cfg.Instance))
+	b.log.Info("bridge: HA: joined the group (a standby until the group assigns it the control partition)", slog.String("group", h.cfg.Group), slog.String("instance", h.cfg.Instance))
 
 	go func() { // the group is managed while the client polls
 		for ctx.Err() == nil && b.stopCtx.Err() == nil {

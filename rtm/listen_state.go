@@ -95,6 +95,11 @@ func (s ListenState) Apply(c ListenChange) ListenState {
 	return n
 }
 
+// Empty reports whether s listens to nothing at all.
+func (s ListenState) Empty() bool {
+	return !s.P2P && !s.Group && !s.Room && !s.Ev && len(s.GIDs) == 0 && len(s.RIDs) == 0 && len(s.UIDs) == 0 && len(s.Events) == 0
+}
+
 // Equal reports whether two states listen to the same things.
 func (s ListenState) Equal(o ListenState) bool {
 	return s.P2P == o.P2P && s.Group == o.Group && s.Room == o.Room && s.Ev == o.Ev &&

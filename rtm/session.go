@@ -248,7 +248,15 @@ func (s *Session) connectOnce(ctx context.Context, attempt int) outcome {
 	}
 	listening := time.Now()
 	s.lastClass = ""
-	s.log.Info("rtm session listening", "attempt", attempt)
+	s.mu.Lock()
+	nothing := s.desired.Empty()
+	s.mu.Unlock()
+	if nothing {
+		// A standby's connection: signed and ready, but listening to nothing.
+		s.log.Info("rtm session ready, listening to nothing", "attempt", attempt)
+	} else {
+		s.log.Info("rtm session listening", "attempt", attempt)
+	}
 	s.setState(Listening, "", attempt)
 
 	for {

@@ -304,7 +304,7 @@ func (s *Server) waitAnyListener(ctx context.Context) error {
 		s.mu.RLock()
 		found := false
 		for _, c := range s.conns {
-			if !isEmpty(&c.state) && !isDead(c) {
+			if !c.state.Empty() && !isDead(c) {
 				found = true
 				break
 			}

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/rtm2kafka/rtm2kafka/rtm"
 )
 
 // Stats is a snapshot of the simulator's counters since New. Push counts
@@ -145,15 +143,9 @@ func (s *Server) connStatsLocked(cc *connCounters) ConnStats {
 	st := cc.snapshot()
 	if c := s.connLocked(cc.id); c != nil {
 		st.Live = true
-		st.Listening = !isEmpty(&c.state)
+		st.Listening = !c.state.Empty()
 	}
 	return st
-}
-
-// isEmpty reports whether st covers nothing.
-func isEmpty(st *rtm.ListenState) bool {
-	return !st.P2P && !st.Group && !st.Room && !st.Ev &&
-		len(st.UIDs) == 0 && len(st.GIDs) == 0 && len(st.RIDs) == 0 && len(st.Events) == 0
 }
 
 // counters holds the live counters behind Stats.
