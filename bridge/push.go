@@ -192,28 +192,25 @@ func (b *Bridge) submit(ctx context.Context, rec *record) {
 // a promise (inPromise), where waiting would deadlock the client, it uses
 // TryProduce, which fails at once instead.
 func (b *Bridge) produce(rec *record, inPromise bool) {
+	if !inPromise {
+		// The read side of the recovery's barrier: a recovery that starts
+		// after the check below purges the topic only once this record is
+		// in the producer, so it fails there and is parked in order. A
+		// promise never takes it (it must not wait for the barrier).
+		b.rec.gate.RLock()
+		defer b.rec.gate.RUnlock()
+	}
+	if b.rec.active.Load() > 0 && b.parkIfRecovering(rec) {
+		return // its topic is being re-created: it waits behind the records parked before it
+	}
+	rec.ts.inflight.Add(1)
 	if inPromise {
-		// A dead letter: no order to keep with parked records, and a
-		// promise must never wait for the recovery's barrier below.
-		if b.rec.active.Load() > 0 && b.parkIfRecovering(rec) {
-			return
-		}
-		rec.ts.inflight.Add(1)
 		if b.sp != nil {
 			b.sp.track(rec)
 		}
 		b.cl.TryProduce(b.stopCtx, &rec.kr, b.promise)
 		return
 	}
-	// The read side of the recovery's barrier: a recovery that starts
-	// after the check below purges the topic only once this record is in
-	// the producer, so it fails there and is parked in order.
-	b.rec.gate.RLock()
-	defer b.rec.gate.RUnlock()
-	if b.rec.active.Load() > 0 && b.parkIfRecovering(rec) {
-		return // its topic is being re-created: it waits behind the records parked before it
-	}
-	rec.ts.inflight.Add(1)
 	b.cl.Produce(b.stopCtx, &rec.kr, b.promise)
 }
 
