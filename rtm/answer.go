@@ -2,6 +2,7 @@ package rtm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -68,13 +69,12 @@ func DecodeError(f *Frame) *Error {
 			c, err = r.int()
 			e.Code, sawCode = int(c), err == nil
 		case "ex":
-			if c, perr := r.peek(); perr == nil && !isMsgpackString(c) {
+			ex, _, berr := r.bytes()
+			if te := (*typeError)(nil); errors.As(berr, &te) {
 				err = r.skip() // nil or not text: no ex, the code still counts
 				break
 			}
-			var ex []byte
-			ex, _, err = r.bytes()
-			e.Ex = string(ex)
+			e.Ex, err = string(ex), berr
 		default:
 			err = r.skip()
 		}
@@ -86,11 +86,6 @@ func DecodeError(f *Frame) *Error {
 		return &Error{Code: CodeDecoding, Ex: strings.TrimSuffix("error answer without a code: "+e.Ex, ": ")}
 	}
 	return e
-}
-
-// isMsgpackString reports whether c starts a msgpack str or bin.
-func isMsgpackString(c byte) bool {
-	return c&0xe0 == 0xa0 || (c >= 0xd9 && c <= 0xdb) || (c >= 0xc4 && c <= 0xc6)
 }
 
 // SendMsgAnswer is the answer to sendmsg, sendgroupmsg and sendroommsg.

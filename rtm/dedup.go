@@ -87,7 +87,7 @@ func (d *dedup) seen(k dupKey) bool {
 	defer d.mu.Unlock()
 	now := d.now()
 	d.expire(now)
-	_, pos := d.find(k, h)
+	pos := d.find(k, h)
 	return pos >= 0 && now-d.ring[pos].at <= d.window
 }
 
@@ -98,7 +98,7 @@ func (d *dedup) markSeen(k dupKey) {
 	defer d.mu.Unlock()
 	now := d.now()
 	d.expire(now)
-	if _, pos := d.find(k, h); pos >= 0 {
+	if d.find(k, h) >= 0 {
 		return
 	}
 	if d.n == d.max {
@@ -120,19 +120,18 @@ func (d *dedup) len() int {
 	return d.n
 }
 
-// find returns k's index slot and ring position, or (slot of the empty
-// slot that ended the probe, -1).
-func (d *dedup) find(k dupKey, h uint64) (slot, pos int) {
+// find returns k's ring position, or -1.
+func (d *dedup) find(k dupKey, h uint64) int {
 	mask := uint64(len(d.index) - 1)
 	tag := h << 32
 	for i := h & mask; ; i = (i + 1) & mask {
 		v := d.index[i]
 		if v == 0 {
-			return int(i), -1
+			return -1
 		}
 		if v&^0xffffffff == tag { // only then read the ring: most probes stay in the index
 			if pos := int(uint32(v)) - 1; d.ring[pos].key == k {
-				return int(i), pos
+				return pos
 			}
 		}
 	}

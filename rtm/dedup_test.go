@@ -191,7 +191,7 @@ func checkIndex(t *testing.T, d *dedup) {
 	}
 	for i := range d.n {
 		pos := (d.head + i) % len(d.ring)
-		if _, got := d.find(d.ring[pos].key, d.ring[pos].hash); got != pos {
+		if got := d.find(d.ring[pos].key, d.ring[pos].hash); got != pos {
 			t.Fatalf("ring position %d found at %d", pos, got)
 		}
 	}
