@@ -632,14 +632,7 @@ func TestEncryptedPackageMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	fr := rtm.NewFrameReader(pr, 0)
-	next := func() *rtm.Frame {
-		t.Helper()
-		f, err := fr.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
+	next := func() *rtm.Frame { t.Helper(); return nextFrame(t, fr) }
 	if f := next(); f.Type != rtm.Answer || f.Seq != 1 || f.IsError() {
 		t.Fatalf("*key answer: %+v", f)
 	}
@@ -1130,14 +1123,7 @@ func TestPushAnswerMustBeEmptyMap(t *testing.T) {
 	}
 	defer nc.Close()
 	fr := rtm.NewFrameReader(nc, 0)
-	next := func() *rtm.Frame {
-		t.Helper()
-		f, err := fr.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
+	next := func() *rtm.Frame { t.Helper(); return nextFrame(t, fr) }
 	q := &rtm.SetListenAll{P2P: true}
 	if _, err := nc.Write(rtm.AppendQuest(nil, 1, q, rtm.NewSigner(testPID, testSecret).Sign(q.Method(), time.Now()))); err != nil {
 		t.Fatal(err)
@@ -1164,4 +1150,14 @@ func TestPushAnswerMustBeEmptyMap(t *testing.T) {
 	if st := s.Stats(); st.Answered != 1 || st.Errored != 1 {
 		t.Fatalf("answered %d errored %d, want 1 and 1 (the non-empty map is an error)", st.Answered, st.Errored)
 	}
+}
+
+// nextFrame reads the next frame from fr, failing the test on an error.
+func nextFrame(t *testing.T, fr *rtm.FrameReader) *rtm.Frame {
+	t.Helper()
+	f, err := fr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
